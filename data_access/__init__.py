@@ -1,0 +1,1 @@
+"""The only package that speaks SQL: models, sessions, queries, audit and backup."""

@@ -1,0 +1,172 @@
+"""Typed settings read from environment variables, with safe defaults.
+
+A new user needs no configuration: the database is a SQLite file under `instance/` and the
+secrets are generated once and kept there. Production (`PORTAL_ENV=production`) never
+invents a secret: every key must come from the environment, so a restarted or second
+worker can never silently run with a different key than the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, TypeVar
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+Environment = Literal["development", "production", "test"]
+T = TypeVar("T", bound=str)
+ENVIRONMENTS: tuple[Environment, ...] = ("development", "production", "test")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Secrets that production must be given and development generates once under instance/.
+SECRET_NAMES = ("SECRET_KEY", "NATIONAL_ID_KEY", "PSEUDONYM_KEY")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the application reads from its environment, parsed once at start-up."""
+
+    environment: Environment
+    database_url: str
+    secret_key: str
+    national_id_key: bytes = field(repr=False)
+    pseudonym_key: bytes = field(repr=False)
+    cache_url: str | None
+    log_level: str
+    instance_path: Path
+    registries_path: Path
+    auto_migrate: bool
+    seed_demo_if_empty: bool
+    demo_registrations: int
+    demo_seed: int
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_changes(self, **changes: object) -> Settings:
+        """A copy with some fields replaced; tests use it to point at their own database."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_environ(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        instance_path: Path | None = None,
+    ) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        instance = Path(env.get("PORTAL_INSTANCE_PATH", instance_path or DEFAULT_INSTANCE_PATH))
+        environment = _choice(env, "PORTAL_ENV", ENVIRONMENTS, "development")
+        default_db = f"sqlite:///{instance / 'registry.sqlite3'}"
+        database_url = env.get("DATABASE_URL") or default_db
+        embedded = "DATABASE_URL" not in env or not env["DATABASE_URL"]
+        secret_values = _secrets(env, environment, instance)
+        return cls(
+            environment=environment,
+            database_url=_normalise_database_url(database_url),
+            secret_key=secret_values["SECRET_KEY"],
+            national_id_key=decode_key(secret_values["NATIONAL_ID_KEY"], "NATIONAL_ID_KEY"),
+            pseudonym_key=decode_key(secret_values["PSEUDONYM_KEY"], "PSEUDONYM_KEY"),
+            cache_url=env.get("CACHE_URL") or None,
+            log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO"),
+            instance_path=instance,
+            registries_path=Path(env.get("REGISTRIES_PATH", PROJECT_ROOT / "registries")),
+            auto_migrate=_flag(env, "AUTO_MIGRATE", default=embedded),
+            seed_demo_if_empty=_flag(
+                env, "SEED_DEMO", default=embedded and environment == "development"
+            ),
+            demo_registrations=_integer(env, "DEMO_REGISTRATIONS", 50_000),
+            demo_seed=_integer(env, "DEMO_SEED", 2026),
+        )
+
+
+def encode_key(key: bytes) -> str:
+    return base64.urlsafe_b64encode(key).decode("ascii")
+
+
+def decode_key(text: str, name: str) -> bytes:
+    """Keys are 32 random bytes written as URL-safe base64 (44 characters)."""
+    try:
+        key = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as error:
+        raise SettingsError(f"{name} is not URL-safe base64: {error}") from error
+    if len(key) != 32:
+        raise SettingsError(
+            f"{name} must be 32 bytes written as URL-safe base64 (got {len(key)} bytes); "
+            f'make one with: python -c "import base64, os; '
+            f'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+        )
+    return key
+
+
+def _secrets(env: Mapping[str, str], environment: Environment, instance: Path) -> dict[str, str]:
+    missing = [name for name in SECRET_NAMES if not env.get(name)]
+    if environment == "production" and missing:
+        raise SettingsError(
+            "PORTAL_ENV=production requires these environment variables: " + ", ".join(missing)
+        )
+    values = {name: env[name] for name in SECRET_NAMES if env.get(name)}
+    for name in missing:
+        values[name] = _kept_secret(instance / "secrets" / name.lower())
+    return values
+
+
+def _kept_secret(path: Path) -> str:
+    """Generate a development secret once and keep it, so sessions and ciphertexts survive restarts."""
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = encode_key(secrets.token_bytes(32))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(value + "\n")
+    logging.getLogger(__name__).info("Generated a development secret in %s", path)
+    return value
+
+
+def _normalise_database_url(url: str) -> str:
+    """Accept the plain `postgresql://` form that hosting providers hand out."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[T, ...], default: T) -> T:
+    value = env.get(name, default) or default
+    for option in allowed:
+        if value.lower() == option.lower():
+            return option
+    raise SettingsError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={value!r} is not a yes/no value (use true or false)")
+
+
+def _integer(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as error:
+        raise SettingsError(f"{name}={value!r} is not a whole number") from error

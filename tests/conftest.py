@@ -1,0 +1,112 @@
+"""Shared fixtures: a fresh application per test on a real SQLite file or PostgreSQL database.
+
+Every data-layer test takes `database_url`, which runs it once on SQLite and once on
+PostgreSQL. Under CI=true a PostgreSQL that cannot be reached fails the run instead of
+skipping, so a broken service can never turn the suite silently green.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import flask
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from data_access.database import Database
+from portal.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = PROJECT_ROOT.parent / "shared" / "reference"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _postgres_problem() -> str | None:
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as error:  # any failure to connect means the same thing here
+        return f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable: {error}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> bool:
+    problem = _postgres_problem()
+    if problem is None:
+        return True
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(problem + " (CI=true: PostgreSQL is required)")
+    return False
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_available: bool
+) -> Iterator[str]:
+    """An empty database of each kind; PostgreSQL gets a database of its own per test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    if not postgres_available:
+        pytest.skip("PostgreSQL is not running (set CI=true to make this a failure)")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: str) -> Settings:
+    environ = {
+        "PORTAL_ENV": "test",
+        "DATABASE_URL": database_url,
+        "AUTO_MIGRATE": "true",
+        "SEED_DEMO": "false",
+        "LOG_LEVEL": "WARNING",
+        **overrides,
+    }
+    return Settings.from_environ(environ, instance_path=tmp_path / "instance")
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    """A migrated, empty database (no application around it)."""
+    from data_access import migrate
+
+    db = Database(database_url)
+    migrate.upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str) -> Iterator[flask.Flask]:
+    """The whole application on a migrated database with the organisation tree loaded."""
+    server = create_app(make_settings(tmp_path, database_url))
+    yield server
+    server.extensions["database"].dispose()
+
+
+@pytest.fixture(scope="module")
+def sqlite_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[flask.Flask]:
+    """One read-only application per module, for page tests that never write."""
+    tmp_path = tmp_path_factory.mktemp("app")
+    server = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'pages.sqlite3'}"))
+    yield server
+    server.extensions["database"].dispose()
