@@ -8,14 +8,14 @@ worker can never silently run with a different key than the first.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeVar
+
+from data_access.patient_identity import decode_key, encode_key, generate_key
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -76,8 +76,8 @@ class Settings:
             environment=environment,
             database_url=_normalise_database_url(database_url),
             secret_key=secret_values["SECRET_KEY"],
-            national_id_key=decode_key(secret_values["NATIONAL_ID_KEY"], "NATIONAL_ID_KEY"),
-            pseudonym_key=decode_key(secret_values["PSEUDONYM_KEY"], "PSEUDONYM_KEY"),
+            national_id_key=_decoded_key(secret_values["NATIONAL_ID_KEY"], "NATIONAL_ID_KEY"),
+            pseudonym_key=_decoded_key(secret_values["PSEUDONYM_KEY"], "PSEUDONYM_KEY"),
             cache_url=env.get("CACHE_URL") or None,
             log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO"),
             instance_path=instance,
@@ -91,23 +91,15 @@ class Settings:
         )
 
 
-def encode_key(key: bytes) -> str:
-    return base64.urlsafe_b64encode(key).decode("ascii")
-
-
-def decode_key(text: str, name: str) -> bytes:
+def _decoded_key(text: str, name: str) -> bytes:
     """Keys are 32 random bytes written as URL-safe base64 (44 characters)."""
     try:
-        key = base64.urlsafe_b64decode(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as error:
-        raise SettingsError(f"{name} is not URL-safe base64: {error}") from error
-    if len(key) != 32:
+        return decode_key(text)
+    except ValueError as error:
         raise SettingsError(
-            f"{name} must be 32 bytes written as URL-safe base64 (got {len(key)} bytes); "
-            f'make one with: python -c "import base64, os; '
+            f'{name}: {error}; make one with: python3 -c "import base64, os; '
             f'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
-        )
-    return key
+        ) from error
 
 
 def _secrets(env: Mapping[str, str], environment: Environment, instance: Path) -> dict[str, str]:
@@ -127,7 +119,7 @@ def _kept_secret(path: Path) -> str:
     if path.exists():
         return path.read_text(encoding="ascii").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = encode_key(secrets.token_bytes(32))
+    value = encode_key(generate_key())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(value + "\n")

@@ -1,0 +1,1 @@
+"""Entry of registrations: the data dictionary, expressions, validation, scoring and importers."""
