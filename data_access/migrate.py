@@ -1,4 +1,4 @@
-"""Schema migrations driven from Python, so the CLI, the app's first run and the tests share one path."""
+"""Schema migrations driven from Python: the CLI, the first run and the tests share one path."""
 
 from __future__ import annotations
 

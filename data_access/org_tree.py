@@ -117,9 +117,7 @@ def validate_unit_tree(frame: pl.DataFrame) -> list[str]:
     )
     problems: list[str] = []
 
-    duplicated = units.filter(pl.col("unit_id").is_duplicated()).select(
-        pl.col("unit_id").unique()
-    )
+    duplicated = units.filter(pl.col("unit_id").is_duplicated()).select(pl.col("unit_id").unique())
     if duplicated.height:
         problems.append(f"duplicate unit_id: {_ids(duplicated)}")
 
@@ -138,9 +136,7 @@ def validate_unit_tree(frame: pl.DataFrame) -> list[str]:
     for column in ("name", "short_name"):
         blank = units.filter(pl.col(column).str.strip_chars().fill_null("") == "")
         if blank.height:
-            problems.append(
-                f"blank {column} at unit_id: {_ids(blank.select('unit_id'))}"
-            )
+            problems.append(f"blank {column} at unit_id: {_ids(blank.select('unit_id'))}")
 
     roots = units.filter(pl.col("parent_id").is_null())
     if roots.height != 1:
@@ -150,9 +146,7 @@ def validate_unit_tree(frame: pl.DataFrame) -> list[str]:
         )
     wrong_root = roots.filter(pl.col("depth") != 0)
     if wrong_root.height:
-        problems.append(
-            f"root not at level {UNIT_LEVELS[0]}: {_ids(wrong_root.select('unit_id'))}"
-        )
+        problems.append(f"root not at level {UNIT_LEVELS[0]}: {_ids(wrong_root.select('unit_id'))}")
 
     parents = units.unique("unit_id", keep="first").select(
         pl.col("unit_id").alias("parent_id"), pl.col("depth").alias("parent_depth")
@@ -160,13 +154,9 @@ def validate_unit_tree(frame: pl.DataFrame) -> list[str]:
     with_parent = units.filter(pl.col("parent_id").is_not_null()).join(
         parents, on="parent_id", how="left"
     )
-    orphans = with_parent.filter(
-        ~pl.col("parent_id").is_in(parents["parent_id"].implode())
-    )
+    orphans = with_parent.filter(~pl.col("parent_id").is_in(parents["parent_id"].implode()))
     if orphans.height:
-        problems.append(
-            f"unknown parent_id at unit_id: {_ids(orphans.select('unit_id'))}"
-        )
+        problems.append(f"unknown parent_id at unit_id: {_ids(orphans.select('unit_id'))}")
     misplaced = with_parent.filter(pl.col("depth") != pl.col("parent_depth") + 1)
     if misplaced.height:
         problems.append(
@@ -195,9 +185,7 @@ def _units_in_cycles(units: pl.DataFrame) -> pl.DataFrame:
     )
     for _ in range(max(1, math.ceil(math.log2(max(hops.height, 2))))):
         hops = hops.join(
-            hops.select(
-                pl.col("unit_id").alias("ancestor"), pl.col("ancestor").alias("further")
-            ),
+            hops.select(pl.col("unit_id").alias("ancestor"), pl.col("ancestor").alias("further")),
             on="ancestor",
             how="left",
         ).select("unit_id", pl.col("further").alias("ancestor"))
@@ -217,9 +205,7 @@ def ancestors(frame: pl.DataFrame) -> pl.DataFrame:
     Expects a valid tree (see `validate_unit_tree`): it climbs one step per level.
     Sorted by unit_id and then from the nation down.
     """
-    units = frame.lazy().select(
-        "unit_id", "parent_id", pl.col("level").cast(UNIT_LEVEL)
-    )
+    units = frame.lazy().select("unit_id", "parent_id", pl.col("level").cast(UNIT_LEVEL))
     parent_of = units.select(
         pl.col("unit_id").alias("ancestor_id"), pl.col("parent_id").alias("next_id")
     )

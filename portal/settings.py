@@ -115,7 +115,7 @@ def _secrets(env: Mapping[str, str], environment: Environment, instance: Path) -
 
 
 def _kept_secret(path: Path) -> str:
-    """Generate a development secret once and keep it, so sessions and ciphertexts survive restarts."""
+    """Generate a development secret once and keep it: sessions and ciphertexts survive restarts."""
     if path.exists():
         return path.read_text(encoding="ascii").strip()
     path.parent.mkdir(parents=True, exist_ok=True)

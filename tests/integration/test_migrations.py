@@ -1,4 +1,4 @@
-"""The migrations build the schema the models describe, and take it down again, on both databases."""
+"""The migrations build the schema the models describe and take it down again, on both databases."""
 
 from __future__ import annotations
 

@@ -64,9 +64,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("unit_id", name=op.f("pk_units")),
     )
     with op.batch_alter_table("units", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_units_parent_id"), ["parent_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_units_parent_id"), ["parent_id"], unique=False)
 
     op.create_table(
         "users",
@@ -111,9 +109,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("hash", name=op.f("uq_audit_events_hash")),
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_audit_events_action"), ["action"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_audit_events_action"), ["action"], unique=False)
 
     op.create_table(
         "coverage_counts",
@@ -131,9 +127,7 @@ def upgrade() -> None:
             ["units.unit_id"],
             name=op.f("fk_coverage_counts_unit_id_units"),
         ),
-        sa.PrimaryKeyConstraint(
-            "registry_id", "unit_id", "year", name=op.f("pk_coverage_counts")
-        ),
+        sa.PrimaryKeyConstraint("registry_id", "unit_id", "year", name=op.f("pk_coverage_counts")),
     )
     op.create_table(
         "grants",
@@ -171,9 +165,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("grants", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_grants_user_id"), ["user_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_grants_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "registrations",

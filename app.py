@@ -1,0 +1,47 @@
+"""The application factory: `python app.py` serves the portal, `flask --app app …` runs commands."""
+
+from __future__ import annotations
+
+import logging
+
+import flask
+
+import portal
+from data_access.database import Database
+from portal import cli, setup
+from portal.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> flask.Flask:
+    """Build the whole application; tests pass their own settings (database, keys, paths)."""
+    settings = settings or Settings.from_environ()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    server = flask.Flask(__name__, instance_path=str(settings.instance_path))
+    server.config.update(
+        SECRET_KEY=settings.secret_key,
+        PORTAL_SETTINGS=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.environment == "production",
+    )
+    if settings.is_sqlite:
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.database_url)
+    server.extensions["database"] = database
+    portal.init_app(server, settings)
+    cli.init_app(server)
+    setup.prepare_on_start(server, settings, database)
+    return server
+
+
+def main() -> None:
+    server = create_app()
+    if server.config["PORTAL_SETTINGS"].seed_demo_if_empty:
+        setup.seed_empty_demo_registries(server)
+    server.run(host="127.0.0.1", port=8050, debug=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Reading a registry's folder: `registries/<key>/registry.yaml` and `indicators.yaml`.
+
+A registry is configuration first: adding a folder adds a registry. Reading is strict, so
+a broken folder stops start-up with the file and the problem named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from indicators import Indicator, IndicatorDefinitionError, indicator_from_mapping
+from indicators.definition import Text
+
+
+class RegistryFolderError(ValueError):
+    """A registry folder cannot be read; the message names the file and every problem."""
+
+
+@dataclass(frozen=True)
+class Form:
+    key: str
+    title: Text
+
+
+@dataclass(frozen=True)
+class RegistryFolder:
+    key: str
+    name: Text
+    description: Text
+    forms: tuple[Form, ...]
+    event_date_variable: str
+    indicators: tuple[Indicator, ...]
+    path: Path
+
+    @property
+    def dictionary_path(self) -> Path:
+        return self.path / "dictionary.csv"
+
+
+def discover_registries(root: Path) -> tuple[RegistryFolder, ...]:
+    """Every folder under `root` that holds a `registry.yaml`, ordered by key."""
+    folders = sorted(p.parent for p in root.glob("*/registry.yaml"))
+    return tuple(read_registry_folder(folder) for folder in folders)
+
+
+def read_registry_folder(folder: Path) -> RegistryFolder:
+    settings_file = folder / "registry.yaml"
+    raw = _read_yaml(settings_file)
+    if not isinstance(raw, dict):
+        raise RegistryFolderError(f"{settings_file}: expected a mapping at the top level")
+    try:
+        key = str(raw["key"])
+        if key != folder.name:
+            raise RegistryFolderError(
+                f"{settings_file}: key {key!r} differs from the folder name {folder.name!r}"
+            )
+        return RegistryFolder(
+            key=key,
+            name=Text.model_validate(raw["name"]),
+            description=Text.model_validate(raw["description"]),
+            forms=tuple(
+                Form(key=str(form["key"]), title=Text.model_validate(form["title"]))
+                for form in raw["forms"]
+            ),
+            event_date_variable=str(raw["event_date_variable"]),
+            indicators=read_indicators(folder / "indicators.yaml"),
+            path=folder,
+        )
+    except KeyError as error:
+        raise RegistryFolderError(f"{settings_file}: missing key {error}") from error
+    except (TypeError, ValueError) as error:
+        if isinstance(error, RegistryFolderError):
+            raise
+        raise RegistryFolderError(f"{settings_file}: {error}") from error
+
+
+def read_indicators(path: Path) -> tuple[Indicator, ...]:
+    """All indicators of one file; reports the problems of every indicator at once."""
+    raw = _read_yaml(path)
+    entries = raw.get("indicators") if isinstance(raw, dict) else raw
+    if not isinstance(entries, list):
+        raise RegistryFolderError(f"{path}: expected a list of indicators")
+    indicators: list[Indicator] = []
+    problems: list[str] = []
+    for position, entry in enumerate(entries):
+        try:
+            indicators.append(indicator_from_mapping(entry, position))
+        except IndicatorDefinitionError as error:
+            problems.append(str(error))
+    keys = [indicator.key for indicator in indicators]
+    problems += [
+        f"indicator {k}: key used more than once" for k in sorted(set(keys)) if keys.count(k) > 1
+    ]
+    if problems:
+        raise RegistryFolderError(f"{path}:\n" + "\n".join(problems))
+    return tuple(indicators)
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError as error:
+        raise RegistryFolderError(f"{path}: file not found") from error
+    except yaml.YAMLError as error:
+        raise RegistryFolderError(f"{path}: not valid YAML: {error}") from error

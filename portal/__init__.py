@@ -1,0 +1,67 @@
+"""The web portal: Dash pages on the Flask server, in bokmål and English."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+import flask
+
+from portal import catalogue
+from portal.i18n import request_language, translate
+from portal.settings import PROJECT_ROOT, Settings
+
+PAGES_FOLDER = Path(__file__).resolve().parent / "pages"
+ASSETS_FOLDER = PROJECT_ROOT / "assets"
+
+# Dash's own index wraps its scripts in a <footer>, which assistive technology announces as a
+# second, empty page footer (contentinfo landmark) beside the portal's real one; a plain <div>
+# carries the scripts here instead.
+INDEX_STRING = """<!DOCTYPE html>
+<html>
+    <head>
+        {%metas%}
+        <title>{%title%}</title>
+        {%favicon%}
+        {%css%}
+    </head>
+    <body>
+        {%app_entry%}
+        <div id="dash-scripts">
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </div>
+    </body>
+</html>"""
+
+
+class PortalDash(dash.Dash):
+    """Dash with the served page's language on `<html lang>` (WCAG 3.1.1) and a real title."""
+
+    def interpolate_index(self, **kwargs: str) -> str:
+        language = request_language()
+        kwargs["title"] = translate("app.title", language)
+        page = super().interpolate_index(**kwargs)
+        return page.replace("<html>", f'<html lang="{language}">', 1)
+
+
+def init_app(server: flask.Flask, settings: Settings) -> dash.Dash:
+    catalogue.init_app(server, settings)
+    app = PortalDash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder=str(PAGES_FOLDER),
+        assets_folder=str(ASSETS_FOLDER),
+        title=translate("app.title", "nb"),
+        update_title=None,
+        index_string=INDEX_STRING,
+        meta_tags=[
+            {"name": "viewport", "content": "width=device-width, initial-scale=1"},
+            {"name": "description", "content": translate("app.tagline", "nb")},
+        ],
+    )
+    app.layout = dash.html.Div(dash.page_container)
+    server.extensions["dash"] = app
+    return app

@@ -1,0 +1,72 @@
+"""The frame around every page: skip link, navigation bar, language switch, footer.
+
+Each page wraps its content in `page_frame`, so the frame is rendered in the page's own
+language and the landmarks (banner, navigation, main, contentinfo) are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dash import dcc, html
+from dash.development.base_component import Component
+
+from portal import urls
+from portal.i18n import translate
+
+MAIN_ID = "main-content"
+
+
+def page_frame(language: str, path: str, children: list[Component] | Component) -> html.Div:
+    other = "en" if language == "nb" else "nb"
+    return html.Div(
+        className="portal",
+        lang=language,
+        children=[
+            html.A(
+                translate("shell.skip_to_content", language),
+                href=f"#{MAIN_ID}",
+                className="skip-link",
+            ),
+            html.Header(
+                className="portal-header",
+                children=[
+                    dcc.Link(
+                        translate("app.title", language),
+                        href=urls.home(language),
+                        className="portal-brand",
+                    ),
+                    html.Nav(
+                        **{"aria-label": translate("shell.navigation", language)},
+                        children=html.Ul(
+                            className="portal-nav",
+                            children=[
+                                html.Li(
+                                    dcc.Link(
+                                        translate("shell.home", language),
+                                        href=urls.home(language),
+                                    )
+                                ),
+                            ],
+                        ),
+                    ),
+                    # A full page load on purpose: the <html lang> must change with the language.
+                    html.A(
+                        translate("shell.switch_language", language),
+                        href=urls.page_url(path, other),
+                        lang=other,
+                        hrefLang=other,
+                        className="language-switch",
+                        title=translate("shell.switch_language_label", language),
+                        id="language-switch",
+                    ),
+                ],
+            ),
+            html.Main(id=MAIN_ID, tabIndex="-1", className="portal-main", children=children),
+            html.Footer(
+                className="portal-footer",
+                children=[
+                    html.P(translate("shell.footer_synthetic", language)),
+                    html.P(translate("shell.footer_licence", language)),
+                ],
+            ),
+        ],
+    )

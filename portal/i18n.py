@@ -1,0 +1,54 @@
+"""Bokmål first, English second: the catalogue lookup and the page's current language.
+
+The language lives in the URL (`?lang=en`), never in a session, so every link, permalink
+and shared address shows the reader the language it was shared in.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs
+
+import flask
+import yaml
+
+Language = Literal["nb", "en"]
+LANGUAGES: tuple[Language, ...] = ("nb", "en")
+DEFAULT_LANGUAGE: Language = "nb"
+CATALOGUE_PATH = Path(__file__).resolve().parent / "translations.yaml"
+
+
+@cache
+def catalogue() -> dict[str, dict[str, str]]:
+    with CATALOGUE_PATH.open(encoding="utf-8") as handle:
+        loaded = yaml.safe_load(handle)
+    return {str(key): {str(k): str(v) for k, v in texts.items()} for key, texts in loaded.items()}
+
+
+def normalise_language(value: object) -> Language:
+    """Anything that is not a known language code falls back to bokmål."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return "en" if str(value).lower() == "en" else DEFAULT_LANGUAGE
+
+
+def translate(key: str, language: str, **values: object) -> str:
+    """The text for `key`; a missing key raises, so a typo never reaches a reader as a blank."""
+    text = catalogue()[key][normalise_language(language)]
+    return text.format(**values) if values else text
+
+
+def request_language() -> Language:
+    """The language of the page being served: from `?lang=` or from a Dash callback's URL."""
+    if not flask.has_request_context():
+        return DEFAULT_LANGUAGE
+    if "lang" in flask.request.args:
+        return normalise_language(flask.request.args["lang"])
+    body = flask.request.get_json(silent=True) if flask.request.is_json else None
+    for item in (body or {}).get("inputs", []) if isinstance(body, dict) else []:
+        if isinstance(item, dict) and item.get("property") == "search":
+            query = parse_qs(str(item.get("value") or "").lstrip("?"))
+            return normalise_language(query.get("lang"))
+    return DEFAULT_LANGUAGE

@@ -1,0 +1,82 @@
+"""The landing page: the registries on this installation and the indicators each one measures."""
+
+from __future__ import annotations
+
+import dash
+from dash import html
+
+from entry.registry_folder import RegistryFolder
+from indicators import Indicator
+from portal.catalogue import installed_registries
+from portal.components.shell import page_frame
+from portal.i18n import normalise_language, request_language, translate
+
+dash.register_page(__name__, path="/", title=lambda: translate("app.title", request_language()))
+
+
+def layout(lang: str | None = None, **_query: str) -> html.Div:
+    language = normalise_language(lang)
+    registries = installed_registries()
+    content: list[dash.development.base_component.Component] = [
+        html.H1(translate("home.heading", language)),
+        html.P(translate("home.intro", language), className="lead"),
+    ]
+    if not registries:
+        content.append(html.P(translate("home.no_registries", language)))
+    content += [_registry_section(registry, language) for registry in registries]
+    return page_frame(language, "/", content)
+
+
+def _registry_section(registry: RegistryFolder, language: str) -> html.Section:
+    heading_id = f"registry-{registry.key}"
+    return html.Section(
+        **{"aria-labelledby": heading_id},
+        className="registry",
+        children=[
+            html.H2(registry.name.in_language(language), id=heading_id),
+            html.P(registry.description.in_language(language)),
+            html.H3(translate("home.indicators", language)),
+            html.Ul(
+                className="indicator-list",
+                children=[_indicator_item(i, language) for i in registry.indicators],
+            ),
+        ],
+    )
+
+
+def _indicator_item(indicator: Indicator, language: str) -> html.Li:
+    facts = [
+        translate(f"home.type.{indicator.type}", language),
+        translate(
+            "home.higher_better" if indicator.direction == "higher" else "home.lower_better",
+            language,
+        ),
+        _targets_text(indicator, language),
+        translate("home.min_denominator", language, n=indicator.min_denominator),
+    ]
+    if indicator.risk_model is not None:
+        facts.insert(1, translate("home.risk_adjusted", language))
+    return html.Li(
+        className="indicator",
+        id=f"indicator-{indicator.key}",
+        children=[
+            html.H4(indicator.title.in_language(language)),
+            html.P(indicator.description.in_language(language)),
+            html.P(" · ".join(facts), className="indicator-facts"),
+        ],
+    )
+
+
+def _targets_text(indicator: Indicator, language: str) -> str:
+    targets = indicator.targets
+    if targets is None:
+        return translate("home.no_targets", language)
+    sign = "≥" if indicator.direction == "higher" else "≤"
+    if indicator.type == "proportion":
+        high, moderate = f"{targets.high:.0%}", f"{targets.moderate:.0%}"
+    else:
+        high, moderate = f"{targets.high:g}", f"{targets.moderate:g}"
+    return (
+        f"{translate('home.target_high', language)} {sign} {high}, "
+        f"{translate('home.target_moderate', language)} {sign} {moderate}"
+    )

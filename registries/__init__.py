@@ -1,0 +1,1 @@
+"""Registry folders: one per registry, each with its dictionary, indicators and questionnaires."""

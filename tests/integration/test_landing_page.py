@@ -1,0 +1,80 @@
+"""The landing page over real HTTP: the index in its language and the page callback's content."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import flask
+import pytest
+import yaml
+
+STROKE_INDICATORS = (
+    Path(__file__).resolve().parents[2] / "registries" / "stroke" / "indicators.yaml"
+)
+
+
+def render_page(client: flask.testing.FlaskClient, pathname: str, search: str) -> str:
+    """Ask Dash's page-routing callback for a page, as the browser does, and return its JSON."""
+    response = client.post(
+        "/_dash-update-component",
+        json={
+            "output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [
+                {"id": "_pages_content", "property": "children"},
+                {"id": "_pages_store", "property": "data"},
+            ],
+            "inputs": [
+                {"id": "_pages_location", "property": "pathname", "value": pathname},
+                {"id": "_pages_location", "property": "search", "value": search},
+            ],
+            "changedPropIds": ["_pages_location.pathname"],
+            "state": [],
+        },
+    )
+    assert response.status_code == 200, response.data[:500]
+    return response.get_data(as_text=True)
+
+
+def _titles(language: str) -> list[str]:
+    entries = yaml.safe_load(STROKE_INDICATORS.read_text(encoding="utf-8"))
+    entries = entries["indicators"] if isinstance(entries, dict) else entries
+    return [entry["title"][language] for entry in entries]
+
+
+@pytest.mark.parametrize(
+    ("query", "language", "heading", "title"),
+    [
+        ("", "nb", "Kvalitetsregistre", "Kvalitetsregisterportalen"),
+        ("?lang=en", "en", "Quality registries", "Quality Registry Portal"),
+    ],
+)
+def test_landing_page_in_both_languages(
+    sqlite_app: flask.Flask, query: str, language: str, heading: str, title: str
+) -> None:
+    client = sqlite_app.test_client()
+    index = client.get(f"/{query}")
+    assert index.status_code == 200
+    page = index.get_data(as_text=True)
+    assert f'<html lang="{language}">' in page
+    assert f"<title>{title}</title>" in page
+
+    content = render_page(client, "/", query)
+    assert heading in content
+    other_language = "en" if language == "nb" else "nb"
+    for indicator_title in _titles(language):
+        assert json.dumps(indicator_title)[1:-1] in content
+    assert not any(json.dumps(t)[1:-1] in content for t in _titles(other_language))
+    payload = json.loads(content)
+    assert payload["response"]["_pages_store"]["data"]["title"] == title
+
+
+def test_language_switch_points_to_the_other_language(sqlite_app: flask.Flask) -> None:
+    client = sqlite_app.test_client()
+    assert '"href": "/?lang=en"' in render_page(client, "/", "").replace('":"', '": "')
+    assert '"href": "/"' in render_page(client, "/", "?lang=en").replace('":"', '": "')
+
+
+def test_unknown_address_gets_a_translated_not_found_page(sqlite_app: flask.Flask) -> None:
+    content = render_page(sqlite_app.test_client(), "/no-such-page", "?lang=en")
+    assert "Page not found" in content

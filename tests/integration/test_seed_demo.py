@@ -1,0 +1,84 @@
+"""`seed-demo` fills the stroke registry on both databases, protected and repeatable."""
+
+from __future__ import annotations
+
+import json
+
+import flask
+from sqlalchemy import func, select
+
+from data_access.database import Database
+from data_access.models import CoverageCount, Patient, Registration, Registry
+from data_access.patient_identity import NationalIdCipher, pseudonym
+from entry.national_id import parse_national_id
+from portal.settings import Settings
+
+REGISTRATIONS = 3_000
+
+
+def _seed(app: flask.Flask, seed: int) -> str:
+    result = app.test_cli_runner().invoke(
+        args=["seed-demo", "--registrations", str(REGISTRATIONS), "--seed", str(seed)]
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _values(database: Database) -> list[tuple[object, ...]]:
+    with database.reading() as session:
+        rows = session.execute(
+            select(
+                Registration.unit_id,
+                Registration.event_date,
+                Registration.status,
+                Registration.values,
+            ).order_by(Registration.unit_id, Registration.event_date, Registration.id)
+        ).all()
+    return [(r[0], r[1], r[2], json.dumps(r[3], sort_keys=True)) for r in rows]
+
+
+def test_seed_demo_stores_protected_patients_and_registrations(app: flask.Flask) -> None:
+    output = _seed(app, seed=7)
+    assert f"Stored {REGISTRATIONS:,} registrations" in output
+    database: Database = app.extensions["database"]
+    settings: Settings = app.config["PORTAL_SETTINGS"]
+    with database.reading() as session:
+        registry = session.scalar(select(Registry).where(Registry.key == "stroke"))
+        assert registry is not None and registry.data_version == 1
+        assert session.scalar(select(func.count(Registration.id))) == REGISTRATIONS
+        patients = session.scalars(select(Patient)).all()
+        assert 0 < len(patients) < REGISTRATIONS
+        assert session.scalar(select(func.count()).select_from(CoverageCount)) > 0
+        sample = session.scalars(select(Registration).limit(50)).all()
+    cipher = NationalIdCipher(settings.national_id_key)
+    for patient in patients[:200]:
+        national_id = cipher.decrypt(patient.national_id_encrypted)
+        parsed = parse_national_id(national_id)
+        assert parsed.synthetic, national_id
+        assert parsed.birth_date == patient.birth_date and parsed.sex == patient.sex
+        assert patient.pseudonym == pseudonym(national_id, settings.pseudonym_key)
+        assert national_id.encode() not in patient.national_id_encrypted
+    for registration in sample:
+        assert registration.values["admission_date"] == registration.event_date.isoformat()
+        assert None not in registration.values.values()
+    truth = json.loads((settings.instance_path / "demo_truth_stroke.json").read_text())
+    assert truth
+
+
+def test_seeding_again_replaces_instead_of_adding_and_is_deterministic(app: flask.Flask) -> None:
+    database: Database = app.extensions["database"]
+    _seed(app, seed=11)
+    first = _values(database)
+    _seed(app, seed=11)
+    assert _values(database) == first
+    with database.reading() as session:
+        assert session.scalar(select(func.count(Registration.id))) == REGISTRATIONS
+        assert session.scalar(select(Registry.data_version).where(Registry.key == "stroke")) == 2
+    _seed(app, seed=12)
+    assert _values(database) != first
+
+
+def test_seed_demo_names_an_unknown_registry(app: flask.Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--registry", "hip"])
+    assert result.exit_code != 0
+    assert "no registry 'hip'" in result.output and "stroke" in result.output
