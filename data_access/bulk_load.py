@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Connection, TextClause, delete, func, select, text, update
+from sqlalchemy import Connection, TextClause, delete, func, insert, select, text, update
 
 from data_access.database import Database
 from data_access.models import CoverageCount, Patient, Registration, Registry
@@ -76,7 +76,7 @@ def replace_registry_data(
             pl.lit(now).alias("created_at"),
         )
         for batch in _batches(patient_rows):
-            connection.execute(Patient.__table__.insert(), batch)
+            connection.execute(insert(Patient), batch)
         registration_rows = registrations.select(
             pl.lit(registry_id).alias("registry_id"),
             "unit_id",
@@ -95,7 +95,7 @@ def replace_registry_data(
             pl.lit(registry_id).alias("registry_id"), "unit_id", "year", "eligible"
         )
         for batch in _batches(coverage_rows):
-            connection.execute(CoverageCount.__table__.insert(), batch)
+            connection.execute(insert(CoverageCount), batch)
         connection.execute(
             update(Registry)
             .where(Registry.id == registry_id)

@@ -186,7 +186,7 @@ class Registration(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
-    __mapper_args__: ClassVar[dict[str, object]] = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it)
 
 
 class CoverageCount(Base):

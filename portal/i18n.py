@@ -40,6 +40,12 @@ def translate(key: str, language: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def percent(share: float, language: str) -> str:
+    """A share written as each language does: "40 %" in bokmål, "40%" in English."""
+    number = f"{share * 100:.0f}"
+    return f"{number}%" if normalise_language(language) == "en" else f"{number}\u00a0%"
+
+
 def request_language() -> Language:
     """The language of the page being served: from `?lang=` or from a Dash callback's URL."""
     if not flask.has_request_context():

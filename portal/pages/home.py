@@ -9,7 +9,7 @@ from entry.registry_folder import RegistryFolder
 from indicators import Indicator
 from portal.catalogue import installed_registries
 from portal.components.shell import page_frame
-from portal.i18n import normalise_language, request_language, translate
+from portal.i18n import normalise_language, percent, request_language, translate
 
 dash.register_page(__name__, path="/", title=lambda: translate("app.title", request_language()))
 
@@ -73,7 +73,7 @@ def _targets_text(indicator: Indicator, language: str) -> str:
         return translate("home.no_targets", language)
     sign = "≥" if indicator.direction == "higher" else "≤"
     if indicator.type == "proportion":
-        high, moderate = f"{targets.high:.0%}", f"{targets.moderate:.0%}"
+        high, moderate = percent(targets.high, language), percent(targets.moderate, language)
     else:
         high, moderate = f"{targets.high:g}", f"{targets.moderate:g}"
     return (

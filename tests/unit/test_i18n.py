@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal import urls
-from portal.i18n import LANGUAGES, catalogue, normalise_language, translate
+from portal.i18n import LANGUAGES, catalogue, normalise_language, percent, translate
 
 
 def test_every_text_exists_in_bokmal_and_english() -> None:
@@ -55,3 +55,10 @@ def test_page_url(path: str, language: str, query: dict[str, object], expected: 
 
 def test_formatted_text() -> None:
     assert translate("home.min_denominator", "en", n=10) == "Not shown for fewer than 10 patients"
+
+
+@pytest.mark.parametrize(
+    ("share", "language", "text"), [(0.4, "nb", "40\u00a0%"), (0.9, "en", "90%")]
+)
+def test_percent_follows_each_languages_convention(share: float, language: str, text: str) -> None:
+    assert percent(share, language) == text
