@@ -1,0 +1,1 @@
+"""The demo stroke registry: configuration files and a synthetic data generator."""
