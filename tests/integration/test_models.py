@@ -145,24 +145,13 @@ def test_grant_round_trip_and_uniqueness(loaded: Database) -> None:
         stored = session.scalar(select(User).where(User.username == "kari"))
         assert stored is not None and [g.role for g in stored.grants] == ["clinician"]
         user_id, registry_id = stored.id, stored.grants[0].registry_id
-    with pytest.raises(IntegrityError), loaded.transaction() as session:
-        session.add(
-            Grant(
-                user_id=user_id,
-                registry_id=registry_id,
-                unit_id=ULLEVAL_DEPARTMENT,
-                role="clinician",
+    for role in ("clinician", "superuser"):  # a duplicate grant, then an unknown role
+        with pytest.raises(IntegrityError), loaded.transaction() as session:
+            session.add(
+                Grant(
+                    user_id=user_id, registry_id=registry_id, unit_id=ULLEVAL_DEPARTMENT, role=role
+                )
             )
-        )
-    with pytest.raises(IntegrityError), loaded.transaction() as session:
-        session.add(
-            Grant(
-                user_id=user_id,
-                registry_id=registry_id,
-                unit_id=ULLEVAL_DEPARTMENT,
-                role="superuser",
-            )
-        )
 
 
 def test_audit_event_round_trip(loaded: Database) -> None:
