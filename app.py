@@ -8,7 +8,7 @@ import flask
 
 import portal
 from data_access.database import Database
-from portal import cli, setup
+from portal import commands, setup
 from portal.settings import Settings
 
 
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     database = Database(settings.database_url)
     server.extensions["database"] = database
     portal.init_app(server, settings)
-    cli.init_app(server)
+    commands.init_app(server)
     setup.prepare_on_start(server, settings, database)
     return server
 

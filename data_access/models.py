@@ -133,6 +133,15 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     language: Mapped[str] = mapped_column(String(2), default="nb")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Lockout after repeated failures (brute force); cleared by a successful login.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # TOTP secret, encrypted like national ids; set once enrolment is confirmed.
+    totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     grants: Mapped[list[Grant]] = relationship(
         back_populates="user", foreign_keys="Grant.user_id", cascade="all, delete-orphan"
@@ -157,6 +166,39 @@ class Grant(Base):
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
     user: Mapped[User] = relationship(back_populates="grants", foreign_keys=[user_id])
+
+
+class UserSession(Base):
+    """A server-side login session: renewed at login, ended by idle time, lifetime or logout.
+
+    The cookie holds only a random token; the database keeps its hash, so every worker
+    sees the same sessions and an administrator can end them.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Set when the second factor was given in this session (or is not required).
+    two_factor_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    remote_addr: Mapped[str | None] = mapped_column(String(45))
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for TOTP when the phone is lost; stored hashed."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Registration(Base):

@@ -21,7 +21,7 @@ def test_db_commands_walk_the_schema_down_and_up(app: flask.Flask) -> None:
     assert "at revision base" in _invoke(app, "db", "downgrade", "base")
     assert set(inspect(database.engine).get_table_names()) <= {"alembic_version"}
     assert "behind" in _invoke(app, "db", "current")
-    assert "at revision 0001" in _invoke(app, "db", "upgrade")
+    assert "at revision 0002" in _invoke(app, "db", "upgrade")
     with database.reading() as session:
         assert session.scalar(select(func.count()).select_from(Unit)) > 100
         assert session.scalar(select(Registry.key)) == "stroke"

@@ -11,6 +11,8 @@ from data_access.database import Database
 from data_access.models import Base
 
 TABLES = {
+    "user_sessions",
+    "recovery_codes",
     "units",
     "registries",
     "patients",

@@ -86,10 +86,7 @@ def test_rows_are_depth_first(units: pl.DataFrame) -> None:
         )
     )
     assert units["level"][0] == "nation"
-    assert (
-        nearest_above.filter(pl.col("parent_id") != pl.col("expected_parent")).height
-        == 0
-    )
+    assert nearest_above.filter(pl.col("parent_id") != pl.col("expected_parent")).height == 0
 
 
 def test_regions_trusts_hospitals_agree_with_enhetsregisteret(
@@ -160,9 +157,7 @@ def test_merges_are_the_units_of_a_trust_sharing_a_short_name(
         "short_name",
         pl.concat_list("org_number", "merged_org_numbers").list.sort().alias("members"),
     )
-    assert actual.sort("parent_id", "short_name").equals(
-        expected.sort("parent_id", "short_name")
-    )
+    assert actual.sort("parent_id", "short_name").equals(expected.sort("parent_id", "short_name"))
 
 
 @pytest.mark.parametrize(
@@ -187,19 +182,11 @@ def test_departments_sit_under_hospitals(units: pl.DataFrame) -> None:
     departments = of_level(units, "department")
     assert departments.height >= 45
     assert departments["org_number"].null_count() == departments.height
-    parents = departments.join(
-        units, left_on="parent_id", right_on="unit_id", suffix="_parent"
-    )
+    parents = departments.join(units, left_on="parent_id", right_on="unit_id", suffix="_parent")
     assert parents.height == departments.height
     assert (parents["level_parent"] == "hospital").all()
-    assert not departments["parent_id"].is_duplicated().any(), (
-        "one stroke department per hospital"
-    )
-    assert (
-        not parents["register_name_parent"]
-        .str.contains("REHAB|HABIL|POLIKLINIKK")
-        .any()
-    )
+    assert not departments["parent_id"].is_duplicated().any(), "one stroke department per hospital"
+    assert not parents["register_name_parent"].str.contains("REHAB|HABIL|POLIKLINIKK").any()
 
 
 def test_department_ids_count_up_in_file_order(units: pl.DataFrame) -> None:
@@ -395,15 +382,9 @@ def test_ancestors_of_a_small_tree() -> None:
 
 def test_ancestors_of_the_shipped_tree(units: pl.DataFrame) -> None:
     pairs = ancestors(units)
-    per_unit = (
-        pairs.group_by("unit_id")
-        .len()
-        .join(units.select("unit_id", "level"), on="unit_id")
-    )
+    per_unit = pairs.group_by("unit_id").len().join(units.select("unit_id", "level"), on="unit_id")
     assert per_unit.height == units.height
-    assert (
-        per_unit["len"] == per_unit["level"].to_physical().cast(pl.UInt32()) + 1
-    ).all()
+    assert (per_unit["len"] == per_unit["level"].to_physical().cast(pl.UInt32()) + 1).all()
     ullevaal = pairs.filter(pl.col("unit_id") == 100032)
     assert ullevaal["ancestor_id"].to_list() == [
         1,

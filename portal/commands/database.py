@@ -1,4 +1,4 @@
-"""Operations as Flask CLI commands: `flask --app app db upgrade`, `flask --app app seed-demo`."""
+"""Database commands: `flask --app app db upgrade|downgrade|current` and `seed-demo`."""
 
 from __future__ import annotations
 
@@ -12,11 +12,6 @@ from portal import setup
 from portal.catalogue import installed_registries
 from portal.demo import seed_demo
 from portal.settings import Settings
-
-
-def init_app(server: flask.Flask) -> None:
-    server.cli.add_command(db)
-    server.cli.add_command(seed_demo_command)
 
 
 def _database() -> Database:
@@ -72,3 +67,6 @@ def seed_demo_command(registrations: int, seed: int, registry_key: str) -> None:
         f"registry {report.registry}: generated in {report.generate_seconds:.1f} s, "
         f"stored in {report.store_seconds:.1f} s. Truth file: {report.truth_path}"
     )
+
+
+COMMANDS: tuple[click.Command, ...] = (db, seed_demo_command)

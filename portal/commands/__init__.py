@@ -1,0 +1,13 @@
+"""Operations as Flask CLI commands (`flask --app app …`), one module per concern."""
+
+from __future__ import annotations
+
+import flask
+
+from portal.commands import database
+
+
+def init_app(server: flask.Flask) -> None:
+    for module in (database,):
+        for command in module.COMMANDS:
+            server.cli.add_command(command)
