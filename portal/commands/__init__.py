@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import flask
 
-from portal.commands import database
+from portal.commands import audit, database, users
 
 
 def init_app(server: flask.Flask) -> None:
-    for module in (database,):
+    for module in (database, users, audit):
         for command in module.COMMANDS:
             server.cli.add_command(command)

@@ -7,9 +7,11 @@ import flask
 from flask.cli import with_appcontext
 
 from data_access import migrate
+from data_access.accounts import AccountError, create_demo_users
 from data_access.database import Database
 from portal import setup
 from portal.catalogue import installed_registries
+from portal.commands.users import cli_actor
 from portal.demo import seed_demo
 from portal.settings import Settings
 
@@ -51,15 +53,27 @@ def current() -> None:
 @click.option("--registrations", type=click.IntRange(min=1), default=50_000, show_default=True)
 @click.option("--seed", type=int, default=2026, show_default=True)
 @click.option("--registry", "registry_key", default="stroke", show_default=True)
+@click.option(
+    "--with-users/--without-users",
+    default=True,
+    show_default=True,
+    help="Also create one demo user per role (password: env DEMO_PASSWORD or the README's "
+    "default); refused when PORTAL_ENV=production.",
+)
 @with_appcontext
-def seed_demo_command(registrations: int, seed: int, registry_key: str) -> None:
+def seed_demo_command(registrations: int, seed: int, registry_key: str, with_users: bool) -> None:
+    settings: Settings = flask.current_app.config["PORTAL_SETTINGS"]
+    if with_users and settings.environment == "production":
+        raise click.ClickException(
+            "demo users are refused when PORTAL_ENV=production (their password is public); "
+            "use --without-users"
+        )
     registries = {registry.key: registry for registry in installed_registries()}
     if registry_key not in registries:
         raise click.BadParameter(
             f"no registry {registry_key!r}; installed: {', '.join(sorted(registries)) or 'none'}",
             param_hint="--registry",
         )
-    settings: Settings = flask.current_app.config["PORTAL_SETTINGS"]
     setup.prepare_database(flask.current_app, _database())
     report = seed_demo(_database(), settings, registries[registry_key], registrations, seed)
     click.echo(
@@ -67,6 +81,19 @@ def seed_demo_command(registrations: int, seed: int, registry_key: str) -> None:
         f"registry {report.registry}: generated in {report.generate_seconds:.1f} s, "
         f"stored in {report.store_seconds:.1f} s. Truth file: {report.truth_path}"
     )
+    if with_users:
+        _seed_demo_users(registry_key, settings.demo_password)
+
+
+def _seed_demo_users(registry_key: str, password: str) -> None:
+    """Demo accounts that exist already are kept as they are (a re-seed changes no password)."""
+    try:
+        demo_users = create_demo_users(_database(), registry_key, password, actor=cli_actor())
+    except AccountError as error:
+        raise click.ClickException(f"demo users: {error.message}") from None
+    click.echo("Demo users (password from DEMO_PASSWORD, or the documented default):")
+    for username, role, unit_id in demo_users:
+        click.echo(f"  {username}: {role} on unit {unit_id}")
 
 
 COMMANDS: tuple[click.Command, ...] = (db, seed_demo_command)
