@@ -18,13 +18,12 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    server = flask.Flask(__name__, instance_path=str(settings.instance_path))
+    server = flask.Flask(
+        __name__, instance_path=str(settings.instance_path), static_folder=None
+    )
     server.config.update(
         SECRET_KEY=settings.secret_key,
         PORTAL_SETTINGS=settings,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.environment == "production",
     )
     if settings.is_sqlite:
         settings.instance_path.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import dash
 import flask
 
-from portal import catalogue
+from portal import auth, catalogue
 from portal.i18n import request_language, translate
 from portal.settings import PROJECT_ROOT, Settings
 
@@ -64,4 +64,5 @@ def init_app(server: flask.Flask, settings: Settings) -> dash.Dash:
     )
     app.layout = dash.html.Div(dash.page_container)
     server.extensions["dash"] = app
+    auth.init_app(server, settings, app)
     return app

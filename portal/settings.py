@@ -50,6 +50,13 @@ class Settings:
     seed_demo_if_empty: bool
     demo_registrations: int
     demo_seed: int
+    session_idle_minutes: int = 30
+    session_lifetime_hours: int = 12
+    # Two-factor login for everyone with a grant; only development may turn it off.
+    require_two_factor: bool = True
+    # The demo users' password; public on purpose (README), and demo users are refused in
+    # production.
+    demo_password: str = "demo-passord-2026"
 
     @property
     def is_sqlite(self) -> bool:
@@ -88,6 +95,10 @@ class Settings:
             ),
             demo_registrations=_integer(env, "DEMO_REGISTRATIONS", 50_000),
             demo_seed=_integer(env, "DEMO_SEED", 2026),
+            session_idle_minutes=_integer(env, "SESSION_IDLE_MINUTES", 30),
+            session_lifetime_hours=_integer(env, "SESSION_LIFETIME_HOURS", 12),
+            require_two_factor=_two_factor(env, environment),
+            demo_password=env.get("DEMO_PASSWORD") or "demo-passord-2026",
         )
 
 
@@ -125,6 +136,13 @@ def _kept_secret(path: Path) -> str:
         handle.write(value + "\n")
     logging.getLogger(__name__).info("Generated a development secret in %s", path)
     return value
+
+
+def _two_factor(env: Mapping[str, str], environment: Environment) -> bool:
+    required = _flag(env, "REQUIRE_TWO_FACTOR", default=True)
+    if not required and environment == "production":
+        raise SettingsError("REQUIRE_TWO_FACTOR=false is refused when PORTAL_ENV=production")
+    return required
 
 
 def _normalise_database_url(url: str) -> str:

@@ -8,6 +8,7 @@ import flask
 from sqlalchemy import func, select
 
 from data_access import migrate
+from data_access.accounts import create_demo_users
 from data_access.database import Database
 from data_access.models import Registration, Registry
 from data_access.org_tree import read_unit_tree
@@ -50,6 +51,8 @@ def seed_empty_demo_registries(server: flask.Flask) -> None:
                 seed_demo(
                     database, settings, registry, settings.demo_registrations, settings.demo_seed
                 )
+                if settings.environment != "production":  # their password is public
+                    create_demo_users(database, registry.key, settings.demo_password)
 
 
 def registration_count(database: Database, registry_key: str) -> int:

@@ -110,3 +110,38 @@ def sqlite_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[flask.Flask
     server = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'pages.sqlite3'}"))
     yield server
     server.extensions["database"].dispose()
+
+
+PAGE_ROUTER = ".._pages_content.children..._pages_store.data.."
+
+
+def callback_headers(client: flask.testing.FlaskClient) -> dict[str, str]:
+    """What Dash's renderer sends: the `_csrf_token` cookie back as the X-CSRFToken header."""
+    if client.get_cookie("_csrf_token") is None:
+        client.get("/")
+    cookie = client.get_cookie("_csrf_token")
+    assert cookie is not None
+    return {"X-CSRFToken": cookie.value}
+
+
+def render_page(client: flask.testing.FlaskClient, pathname: str, search: str) -> str:
+    """Ask Dash's page-routing callback for a page, as the browser does, and return its JSON."""
+    response = client.post(
+        "/_dash-update-component",
+        json={
+            "output": PAGE_ROUTER,
+            "outputs": [
+                {"id": "_pages_content", "property": "children"},
+                {"id": "_pages_store", "property": "data"},
+            ],
+            "inputs": [
+                {"id": "_pages_location", "property": "pathname", "value": pathname},
+                {"id": "_pages_location", "property": "search", "value": search},
+            ],
+            "changedPropIds": ["_pages_location.pathname"],
+            "state": [],
+        },
+        headers=callback_headers(client),
+    )
+    assert response.status_code == 200, response.data[:500]
+    return response.get_data(as_text=True)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dash import dcc, html
 from dash.development.base_component import Component
+from flask_wtf.csrf import generate_csrf
 
 from portal import urls
+from portal.auth.identity import current_user
 from portal.i18n import translate
 
 MAIN_ID = "main-content"
@@ -58,6 +60,7 @@ def page_frame(language: str, path: str, children: list[Component] | Component) 
                         title=translate("shell.switch_language_label", language),
                         id="language-switch",
                     ),
+                    _account(language, path),
                 ],
             ),
             html.Main(id=MAIN_ID, tabIndex="-1", className="portal-main", children=children),
@@ -68,5 +71,28 @@ def page_frame(language: str, path: str, children: list[Component] | Component) 
                     html.P(translate("shell.footer_licence", language)),
                 ],
             ),
+        ],
+    )
+
+
+def _account(language: str, path: str) -> Component:
+    """Log in, or who is logged in and a logout button (a POST form, so it carries CSRF)."""
+    user = current_user()
+    if user is None:
+        return html.A(
+            translate("shell.login", language),
+            href=urls.page_url("/login", language, next=path),
+            className="account-link",
+            id="login-link",
+        )
+    return html.Form(
+        method="post",
+        action=urls.page_url("/logout", language),
+        className="logout-form",
+        children=[
+            html.Span(translate("shell.logged_in_as", language, name=user.display_name)),
+            " ",
+            dcc.Input(type="hidden", name="csrf_token", value=generate_csrf()),
+            html.Button(translate("shell.logout", language), type="submit", id="logout-button"),
         ],
     )

@@ -13,7 +13,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
-from browser.conftest import WAIT_SECONDS, WCAG_TAGS, axe_violations, wait_for_page
+from tests.browser.conftest import WAIT_SECONDS, WCAG_TAGS, axe_violations, wait_for_page
 
 STROKE_INDICATORS = (
     Path(__file__).resolve().parents[2] / "registries" / "stroke" / "indicators.yaml"

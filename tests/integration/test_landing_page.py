@@ -9,31 +9,11 @@ import flask
 import pytest
 import yaml
 
+from tests.conftest import render_page
+
 STROKE_INDICATORS = (
     Path(__file__).resolve().parents[2] / "registries" / "stroke" / "indicators.yaml"
 )
-
-
-def render_page(client: flask.testing.FlaskClient, pathname: str, search: str) -> str:
-    """Ask Dash's page-routing callback for a page, as the browser does, and return its JSON."""
-    response = client.post(
-        "/_dash-update-component",
-        json={
-            "output": ".._pages_content.children..._pages_store.data..",
-            "outputs": [
-                {"id": "_pages_content", "property": "children"},
-                {"id": "_pages_store", "property": "data"},
-            ],
-            "inputs": [
-                {"id": "_pages_location", "property": "pathname", "value": pathname},
-                {"id": "_pages_location", "property": "search", "value": search},
-            ],
-            "changedPropIds": ["_pages_location.pathname"],
-            "state": [],
-        },
-    )
-    assert response.status_code == 200, response.data[:500]
-    return response.get_data(as_text=True)
 
 
 def _titles(language: str) -> list[str]:

@@ -75,3 +75,19 @@ def test_cache_and_log_level_are_read(tmp_path: Path) -> None:
         {"CACHE_URL": "redis://127.0.0.1:6379/0", "LOG_LEVEL": "debug"}, instance_path=tmp_path
     )
     assert settings.cache_url == "redis://127.0.0.1:6379/0" and settings.log_level == "DEBUG"
+
+
+def test_two_factor_can_be_turned_off_in_development_only(tmp_path: Path) -> None:
+    assert Settings.from_environ({}, instance_path=tmp_path).require_two_factor
+    relaxed = Settings.from_environ({"REQUIRE_TWO_FACTOR": "false"}, instance_path=tmp_path)
+    assert not relaxed.require_two_factor
+    with pytest.raises(SettingsError, match="REQUIRE_TWO_FACTOR"):
+        Settings.from_environ({**PRODUCTION, "REQUIRE_TWO_FACTOR": "false"}, instance_path=tmp_path)
+
+
+def test_session_timeouts_are_settings(tmp_path: Path) -> None:
+    settings = Settings.from_environ(
+        {"SESSION_IDLE_MINUTES": "5", "SESSION_LIFETIME_HOURS": "2"}, instance_path=tmp_path
+    )
+    assert (settings.session_idle_minutes, settings.session_lifetime_hours) == (5, 2)
+    assert Settings.from_environ({}, instance_path=tmp_path).session_idle_minutes == 30

@@ -1,0 +1,127 @@
+"""Who is asking: the logged-in user of this request and the access scope of their grants.
+
+The browser holds only a random session token (inside Flask's signed cookie); the session
+itself lives in the database, so idle timeout, lifetime, logout and an administrator's
+"disable" take effect on every worker at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import flask
+from flask_login import UserMixin
+from flask_login import current_user as login_current_user
+
+from data_access.access import ANONYMOUS, AccessScope, scope_for_user
+from data_access.audit import Actor
+from data_access.database import Database
+from data_access.user_sessions import SessionInfo, validate_session
+from data_access.users import UserSummary, get_user
+from portal.settings import Settings
+
+TOKEN_KEY = "session_token"
+
+
+@dataclass(frozen=True)
+class PortalUser(UserMixin):  # type: ignore[misc]
+    """The user behind a valid session; `fully_authenticated` once any second factor is given."""
+
+    id: int
+    username: str
+    display_name: str
+    fully_authenticated: bool
+    needs_enrolment: bool
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def settings() -> Settings:
+    value: Settings = flask.current_app.config["PORTAL_SETTINGS"]
+    return value
+
+
+def database() -> Database:
+    value: Database = flask.current_app.extensions["database"]
+    return value
+
+
+def remote_addr() -> str | None:
+    return flask.request.remote_addr if flask.has_request_context() else None
+
+
+def two_factor_required(user: UserSummary) -> bool:
+    """Everyone with a grant may reach patient-level data or hand out access, so all need it."""
+    return settings().require_two_factor and user.has_grants
+
+
+def load_user_from_request(_request: flask.Request) -> PortalUser | None:
+    """Flask-Login's request loader: the session token, checked against the database."""
+    info = current_session()
+    if info is None:
+        return None
+    user = get_user(database(), info.user_id)
+    if user is None or not user.is_active:
+        return None
+    needs_two_factor = two_factor_required(user)
+    return PortalUser(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        fully_authenticated=info.two_factor_done or not needs_two_factor,
+        needs_enrolment=needs_two_factor and not user.has_two_factor,
+    )
+
+
+def current_session() -> SessionInfo | None:
+    if "portal_session" in flask.g:
+        cached: SessionInfo | None = flask.g.portal_session
+        return cached
+    token = flask.session.get(TOKEN_KEY)
+    info = None
+    if isinstance(token, str):
+        idle = timedelta(minutes=settings().session_idle_minutes)
+        info = validate_session(database(), token, now(), idle)
+        if info is None:
+            flask.session.pop(TOKEN_KEY, None)
+            flask.g.session_expired = True
+    flask.g.portal_session = info
+    return info
+
+
+def current_user() -> PortalUser | None:
+    if not flask.has_request_context():
+        return None
+    user = login_current_user._get_current_object()
+    return user if isinstance(user, PortalUser) else None
+
+
+def current_actor() -> Actor:
+    user = current_user()
+    if user is None:
+        return Actor(user_id=None, username=None, remote_addr=remote_addr())
+    return Actor(user_id=user.id, username=user.username, remote_addr=remote_addr())
+
+
+def current_scope() -> AccessScope:
+    """The grants of a fully logged-in user; anonymous for anyone else. Cached per request."""
+    if not flask.has_request_context():
+        return ANONYMOUS
+    if "portal_scope" not in flask.g:
+        user = current_user()
+        if user is None or not user.fully_authenticated:
+            flask.g.portal_scope = ANONYMOUS
+        else:
+            flask.g.portal_scope = scope_for_user(database(), user.id, remote_addr())
+    scope: AccessScope = flask.g.portal_scope
+    return scope

@@ -1,0 +1,271 @@
+"""The access matrix: every route and every Dash callback, called as every kind of user.
+
+Each is called with forged inputs that name other units, records and users. Nothing outside
+the caller's scope may come back: no route or callback without an access decision, no
+protected callback for someone who lacks the right, and no marker of another unit's
+patients in any response. Adding a route or callback without a decision fails here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dash
+import flask
+import polars as pl
+import pytest
+from flask.testing import FlaskClient
+
+from data_access.access import scope_for_user
+from data_access.accounts import create_user, find_user_id, grant
+from data_access.audit import SYSTEM
+from data_access.database import Database
+from data_access.models import Patient, Registration, Registry
+from data_access.patient_identity import NationalIdCipher, pseudonym
+from entry.national_id import mask_national_id, synthetic_national_ids
+from portal.auth.guard import callback_requirement, route_requirement, satisfies
+from tests.conftest import callback_headers, make_settings
+from tests.integration.test_login import PASSWORD, csrf_token
+
+UNIT_A = 100032  # Ullevål, Oslo universitetssykehus
+UNIT_B = 100024  # Haukeland, Helse Bergen
+PERSONAS = {
+    "anonymous": None,
+    "clinician_a": ("clinician", UNIT_A),
+    "clinician_b": ("clinician", UNIT_B),
+    "registrar_a": ("registrar", UNIT_A),
+    "analyst": ("analyst", 1),
+    "admin": ("admin", 1),
+}
+
+
+@dataclass(frozen=True)
+class World:
+    app: flask.Flask
+    database: Database
+    markers: dict[int, list[str]]  # unit -> strings that identify its patients
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    from app import create_app
+
+    settings = make_settings(tmp_path, database_url, REQUIRE_TWO_FACTOR="false")
+    server = create_app(settings)
+    database: Database = server.extensions["database"]
+    for name, role in PERSONAS.items():
+        if role is not None:
+            create_user(database, SYSTEM, name.replace("_", "-"), name.title(), PASSWORD)
+            grant(database, SYSTEM, name.replace("_", "-"), "stroke", role[1], role[0])
+    markers = _patients(database, settings.national_id_key, settings.pseudonym_key)
+    yield World(server, database, markers)
+    database.dispose()
+
+
+def _patients(database: Database, id_key: bytes, link_key: bytes) -> dict[int, list[str]]:
+    births = pl.Series([date(1950, 3, 4), date(1961, 7, 8)])
+    ids = synthetic_national_ids(births, pl.Series(["female", "male"]), seed=3)
+    cipher = NationalIdCipher(id_key)
+    markers: dict[int, list[str]] = {}
+    with database.transaction() as session:
+        registry_id = session.query(Registry.id).filter_by(key="stroke").scalar()
+        for unit, national_id, born in zip((UNIT_A, UNIT_B), ids, births, strict=True):
+            patient = Patient(
+                pseudonym=pseudonym(national_id, link_key),
+                national_id_encrypted=cipher.encrypt(national_id),
+                birth_date=born,
+                sex="female",
+            )
+            session.add(patient)
+            session.flush()
+            session.add(
+                Registration(
+                    registry_id=registry_id,
+                    unit_id=unit,
+                    patient_id=patient.id,
+                    event_date=date(2025, 5, 1),
+                    status="complete",
+                    values={"admission_date": "2025-05-01", "nihss_admission": 17},
+                )
+            )
+            markers[unit] = [mask_national_id(national_id), national_id, patient.pseudonym]
+    return markers
+
+
+def _client(world: World, persona: str) -> FlaskClient:
+    client = world.app.test_client()
+    if PERSONAS[persona] is not None:
+        form = {
+            "username": persona.replace("_", "-"),
+            "password": PASSWORD,
+            "csrf_token": csrf_token(client),
+        }
+        assert client.post("/login", data=form).status_code == 302
+    return client
+
+
+def _forbidden_markers(world: World, persona: str) -> list[str]:
+    """Markers of every patient this persona may not see."""
+    role = PERSONAS[persona]
+    if role is None:
+        return [m for values in world.markers.values() for m in values]
+    user_id = find_user_id(world.database, persona.replace("_", "-"))
+    scope = scope_for_user(world.database, user_id)
+    return [
+        marker
+        for unit, values in world.markers.items()
+        if not scope.may_read_records("stroke", unit)
+        for marker in values
+    ]
+
+
+def _callbacks(app: flask.Flask) -> dict[str, dict[str, object]]:
+    dash_app: dash.Dash = app.extensions["dash"]
+    app.test_client().get("/")  # Dash registers its page router on the first request
+    return dict(dash_app.callback_map)
+
+
+def _forged_value(prop: str) -> object:
+    """A value that names something out of scope, shaped for the property."""
+    if prop in {"n_clicks", "n_submit"}:
+        return 1
+    if prop in {"pathname"}:
+        return "/admin/users"
+    if prop in {"search"}:
+        return f"?unit={UNIT_B}&registration=2&user=1"
+    if prop in {"start_date", "end_date", "date"}:
+        return "2025-01-01"
+    return UNIT_B
+
+
+def _forged_request(output: str, spec: dict[str, object]) -> dict[str, object]:
+    def items(key: str) -> list[dict[str, object]]:
+        entries = spec.get(key) or []
+        assert isinstance(entries, list)
+        return [
+            {"id": e["id"], "property": e["property"], "value": _forged_value(str(e["property"]))}
+            for e in entries
+        ]
+
+    inputs = items("inputs")
+    return {
+        "output": output,
+        "outputs": [
+            {"id": part.split(".")[0], "property": part.split(".")[1]}
+            for part in output.strip(".").split("...")
+        ],
+        "inputs": inputs,
+        "state": items("state"),
+        "changedPropIds": [f"{i['id']}.{i['property']}" for i in inputs[:1]],
+    }
+
+
+def test_every_route_has_an_access_decision(world: World) -> None:
+    missing = [
+        rule.rule
+        for rule in world.app.url_map.iter_rules()
+        if route_requirement(world.app, rule.endpoint) is None
+    ]
+    assert missing == []
+
+
+def test_every_callback_has_an_access_decision(world: World) -> None:
+    missing = [o for o in _callbacks(world.app) if callback_requirement(o) is None]
+    assert missing == []
+
+
+@pytest.mark.parametrize("persona", list(PERSONAS))
+def test_every_callback_with_forged_inputs(world: World, persona: str) -> None:
+    client = _client(world, persona)
+    headers = callback_headers(client)
+    forbidden = _forbidden_markers(world, persona)
+    scope_is_anonymous = PERSONAS[persona] is None
+    for output, spec in _callbacks(world.app).items():
+        if spec.get("clientside_function") or output == "_pages_dummy.children":
+            continue  # runs in the browser only; the server has nothing to answer
+        response = client.post(
+            "/_dash-update-component", json=_forged_request(output, spec), headers=headers
+        )
+        requirement = callback_requirement(output)
+        assert requirement is not None
+        body = response.get_data(as_text=True)
+        assert response.status_code != 500, (persona, output, body[:300])
+        for marker in forbidden:
+            assert marker not in body, (persona, output, marker)
+        if requirement != "public" and scope_is_anonymous:
+            assert response.status_code == 401, (persona, output)
+
+
+@pytest.mark.parametrize("persona", list(PERSONAS))
+def test_every_page_with_forged_query(world: World, persona: str) -> None:
+    client = _client(world, persona)
+    headers = callback_headers(client)
+    forbidden = _forbidden_markers(world, persona)
+    for page in dash.page_registry.values():
+        for search in ("", f"?unit={UNIT_B}&registration=2", f"?lang=en&unit={UNIT_A}"):
+            request = _forged_request(".._pages_content.children..._pages_store.data..", {
+                "inputs": [
+                    {"id": "_pages_location", "property": "pathname"},
+                    {"id": "_pages_location", "property": "search"},
+                ]
+            })
+            request["inputs"][0]["value"] = page["path"]  # type: ignore[index]
+            request["inputs"][1]["value"] = search  # type: ignore[index]
+            response = client.post("/_dash-update-component", json=request, headers=headers)
+            body = response.get_data(as_text=True)
+            assert response.status_code == 200, (persona, page["path"], body[:300])
+            for marker in forbidden:
+                assert marker not in body, (persona, page["path"], marker)
+
+
+@pytest.mark.parametrize("persona", list(PERSONAS))
+def test_every_route_as_every_persona(world: World, persona: str) -> None:
+    client = _client(world, persona)
+    forbidden = _forbidden_markers(world, persona)
+    for rule in world.app.url_map.iter_rules():
+        if "<" in rule.rule or "GET" not in (rule.methods or set()):
+            continue
+        response = client.get(rule.rule)
+        body = response.get_data()  # bytes: some routes serve images
+        assert response.status_code in {200, 302, 401, 403, 404, 405}, (persona, rule.rule)
+        for marker in forbidden:
+            assert marker.encode() not in body, (persona, rule.rule, marker)
+
+
+def test_the_matrix_refuses_an_undecided_callback(world: World) -> None:
+    """A callback registered without `guarded_callback` is refused for everyone."""
+    client = _client(world, "admin")
+    body = _forged_request("made-up-output.children", {"inputs": []})
+    response = client.post("/_dash-update-component", json=body, headers=callback_headers(client))
+    assert response.status_code == 403
+    assert json.loads(response.get_data(as_text=True)) == {
+        "error": "no access decision for this callback"
+    }
+
+
+@pytest.mark.parametrize(
+    ("persona", "requirement", "allowed"),
+    [
+        ("anonymous", "authenticated", False),
+        ("clinician_a", "authenticated", True),
+        ("clinician_a", "admin", False),
+        ("analyst", "installation_admin", False),
+        ("admin", "admin", True),
+        ("admin", "installation_admin", True),
+    ],
+)
+def test_requirements_follow_the_grants(
+    world: World, persona: str, requirement: str, allowed: bool
+) -> None:
+    from data_access.access import ANONYMOUS
+
+    scope = (
+        ANONYMOUS
+        if PERSONAS[persona] is None
+        else scope_for_user(world.database, find_user_id(world.database, persona.replace("_", "-")))
+    )
+    assert satisfies(scope, requirement) is allowed  # type: ignore[arg-type]
