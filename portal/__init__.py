@@ -56,6 +56,8 @@ def init_app(server: flask.Flask, settings: Settings) -> dash.Dash:
         assets_folder=str(ASSETS_FOLDER),
         title=translate("app.title", "nb"),
         update_title=None,
+        # Pages bring their own callbacks; ids of other pages are absent from the current one.
+        suppress_callback_exceptions=True,
         index_string=INDEX_STRING,
         meta_tags=[
             {"name": "viewport", "content": "width=device-width, initial-scale=1"},

@@ -84,6 +84,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     for argument in CHROME_ARGUMENTS:
         options.add_argument(argument)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land here
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SE_OFFLINE", "true")  # never let selenium-manager fetch anything
         driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
@@ -135,3 +136,8 @@ def axe_violations(
     driver.set_script_timeout(30)
     violations: list[dict[str, Any]] = driver.execute_async_script(_RUN_AXE, context, list(tags))
     return violations
+
+
+def console_errors(driver: WebDriver) -> list[str]:
+    """Errors the page logged since the last call (a blocked script shows up here)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]

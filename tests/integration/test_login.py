@@ -111,9 +111,7 @@ def test_clinician_must_enrol_then_give_a_code(app: flask.Flask, people: Databas
     token = csrf_token(client, "/login/enrol")
     wrong = client.post("/login/enrol", data={"code": "000000", "csrf_token": token})
     assert wrong.status_code == 401
-    good = client.post(
-        "/login/enrol", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token}
-    )
+    good = client.post("/login/enrol", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})
     codes = re.findall(r"<code>([a-z0-9-]+)</code>", good.get_data(as_text=True))
     assert good.status_code == 200 and len(codes) == 10
     assert {"totp.enrol", "login.success"} <= set(actions(people))
@@ -203,3 +201,30 @@ def test_dash_callbacks_need_the_csrf_header(app: flask.Flask) -> None:
     assert token is not None
     ok = client.post("/_dash-update-component", json=body, headers={"X-CSRFToken": token.value})
     assert ok.status_code == 200
+
+
+def test_too_many_guesses_from_one_address_are_refused(app: flask.Flask, people: Database) -> None:
+    client = app.test_client()
+    token = csrf_token(client)
+    statuses = [
+        client.post(
+            "/login", data={"username": f"guess{i}", "password": "x" * 12, "csrf_token": token}
+        ).status_code
+        for i in range(21)
+    ]
+    assert statuses[:20] == [401] * 20 and statuses[20] == 429
+
+
+def test_too_many_guesses_at_one_account_are_refused(app: flask.Flask, people: Database) -> None:
+    statuses = []
+    for i in range(11):  # a botnet: every guess from another address
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"10.0.0.{i + 1}"
+        form = {
+            "username": "reader",
+            "password": "wrong password",
+            "csrf_token": csrf_token(client),
+        }
+        statuses.append(client.post("/login", data=form).status_code)
+    assert statuses[10] == 429
+    assert "login.locked" in actions(people)

@@ -20,6 +20,7 @@ TABLES = {
     "users",
     "grants",
     "audit_events",
+    "audit_chain_head",
     "coverage_counts",
 }
 
