@@ -18,9 +18,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    server = flask.Flask(
-        __name__, instance_path=str(settings.instance_path), static_folder=None
-    )
+    server = flask.Flask(__name__, instance_path=str(settings.instance_path), static_folder=None)
     server.config.update(
         SECRET_KEY=settings.secret_key,
         PORTAL_SETTINGS=settings,

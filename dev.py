@@ -39,8 +39,11 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(PYTHON), "app.py"], cwd=ROOT)
     install("requirements-dev.txt")
     ensure_postgresql()
+    ensure_redis()
     ensure_browser_tools()
-    return subprocess.call([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT)
+    # One worker per core; a module's tests stay together so its browser and app are shared.
+    parallel = ["-n", "auto", "--dist", "loadfile"]
+    return subprocess.call([str(PYTHON), "-m", "pytest", *parallel, *rest], cwd=ROOT)
 
 
 def install(requirements: str) -> None:
@@ -76,6 +79,32 @@ def ensure_postgresql() -> None:
         if _listening(url_host, url_port):
             return
         time.sleep(1)
+
+
+def ensure_redis() -> None:
+    """Start a throwaway Redis (nothing kept on disk) if it is installed but not running."""
+    if _listening("127.0.0.1", 6379) or not shutil.which("redis-server"):
+        return
+    print("Starting Redis …", flush=True)
+    subprocess.call(
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+    )
+    for _ in range(10):
+        if _listening("127.0.0.1", 6379):
+            return
+        time.sleep(0.5)
 
 
 def ensure_browser_tools() -> None:

@@ -52,11 +52,11 @@ _EMAIL_PATTERN: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 ULLEVAL_NEUROLOGY: Final = 100032
 HAUKELAND_NEUROLOGY: Final = 100024
 DEMO_USERS: Final[tuple[tuple[str, str, str, int | None], ...]] = (
-    ("demo-clinician", "Demo clinician, Ullevål nevro", "clinician", ULLEVAL_NEUROLOGY),
-    ("demo-clinician2", "Demo clinician, Haukeland nevro", "clinician", HAUKELAND_NEUROLOGY),
-    ("demo-registrar", "Demo registrar, Ullevål nevro", "registrar", ULLEVAL_NEUROLOGY),
-    ("demo-analyst", "Demo analyst, whole registry", "analyst", None),
-    ("demo-admin", "Demo administrator, whole registry", "admin", None),
+    ("demo-clinician", "Demo Klinikersen (Ullevål nevro)", "clinician", ULLEVAL_NEUROLOGY),
+    ("demo-clinician2", "Demo Legesen (Haukeland nevro)", "clinician", HAUKELAND_NEUROLOGY),
+    ("demo-registrar", "Demo Registratorsen (Ullevål nevro)", "registrar", ULLEVAL_NEUROLOGY),
+    ("demo-analyst", "Demo Analytikersen (hele landet)", "analyst", None),
+    ("demo-admin", "Demo Administratorsen (hele landet)", "admin", None),
 )
 
 AccountErrorCode = Literal[

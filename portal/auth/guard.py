@@ -16,7 +16,8 @@ import dash
 import flask
 
 from data_access.access import AccessScope
-from portal.auth.identity import current_scope
+from data_access.audit import record_event
+from portal.auth.identity import current_actor, current_scope, database
 
 Requirement = Literal["public", "authenticated", "admin", "installation_admin"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -110,7 +111,16 @@ def enforce_access() -> flask.Response | None:
     scope = current_scope()
     if satisfies(scope, requirement):
         return None
-    return _refuse(401 if not scope.authenticated else 403, "not allowed")
+    if scope.authenticated:
+        # A logged-in user reaching for what their grants do not cover is worth tracing.
+        record_event(
+            database(),
+            "access.denied",
+            current_actor(),
+            details={"path": flask.request.path, "requirement": requirement},
+        )
+        return _refuse(403, "not allowed")
+    return _refuse(401, "not allowed")
 
 
 def _refuse(status: int, message: str) -> flask.Response:

@@ -11,7 +11,7 @@ from dash.development.base_component import Component
 from flask_wtf.csrf import generate_csrf
 
 from portal import urls
-from portal.auth.identity import current_user
+from portal.auth.identity import current_scope, current_user
 from portal.i18n import translate
 
 MAIN_ID = "main-content"
@@ -47,6 +47,7 @@ def page_frame(language: str, path: str, children: list[Component] | Component) 
                                         href=urls.home(language),
                                     )
                                 ),
+                                *_admin_link(language),
                             ],
                         ),
                     ),
@@ -96,3 +97,14 @@ def _account(language: str, path: str) -> Component:
             html.Button(translate("shell.logout", language), type="submit", id="logout-button"),
         ],
     )
+
+
+def _admin_link(language: str) -> list[Component]:
+    """Shown only to administrators; the admin pages and callbacks check again themselves."""
+    scope = current_scope()
+    if not any(scope.may_administer(registry) for registry in scope.roles):
+        return []
+    first = "/admin/users" if scope.is_installation_admin() else "/admin/grants"
+    return [
+        html.Li(dcc.Link(translate("shell.admin", language), href=urls.page_url(first, language)))
+    ]

@@ -207,12 +207,15 @@ def test_every_page_with_forged_query(world: World, persona: str) -> None:
     forbidden = _forbidden_markers(world, persona)
     for page in dash.page_registry.values():
         for search in ("", f"?unit={UNIT_B}&registration=2", f"?lang=en&unit={UNIT_A}"):
-            request = _forged_request(".._pages_content.children..._pages_store.data..", {
-                "inputs": [
-                    {"id": "_pages_location", "property": "pathname"},
-                    {"id": "_pages_location", "property": "search"},
-                ]
-            })
+            request = _forged_request(
+                ".._pages_content.children..._pages_store.data..",
+                {
+                    "inputs": [
+                        {"id": "_pages_location", "property": "pathname"},
+                        {"id": "_pages_location", "property": "search"},
+                    ]
+                },
+            )
             request["inputs"][0]["value"] = page["path"]  # type: ignore[index]
             request["inputs"][1]["value"] = search  # type: ignore[index]
             response = client.post("/_dash-update-component", json=request, headers=headers)
@@ -269,3 +272,24 @@ def test_requirements_follow_the_grants(
         else scope_for_user(world.database, find_user_id(world.database, persona.replace("_", "-")))
     )
     assert satisfies(scope, requirement) is allowed  # type: ignore[arg-type]
+
+
+def test_a_refused_logged_in_user_is_audited(world: World) -> None:
+    from sqlalchemy import select
+
+    from data_access.models import AuditEvent
+
+    client = _client(world, "clinician_a")
+    admin_callbacks = [o for o in _callbacks(world.app) if callback_requirement(o) == "admin"]
+    assert admin_callbacks, "the admin pages register admin callbacks"
+    output = admin_callbacks[0]
+    request = _forged_request(output, _callbacks(world.app)[output])
+    response = client.post(
+        "/_dash-update-component", json=request, headers=callback_headers(client)
+    )
+    assert response.status_code == 403
+    with world.database.reading() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "access.denied")
+        ).one()
+    assert event.username == "clinician-a" and event.details["requirement"] == "admin"

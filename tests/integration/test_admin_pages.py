@@ -287,12 +287,14 @@ def test_admin_callbacks_refuse_outsiders(
     result = dash_call(log_in(portal, username), portal, first_output, values, changed)
     assert result.status_code == (401 if username is None else 403)
     assert "target" not in result.get_data(as_text=True)
-    # Nothing happened: no new account, no grant given or taken, no event but the logins.
+    # Nothing happened: no new account, no grant given or taken; only the login and, for a
+    # logged-in outsider, the refusal itself are written down.
     assert "intruder" not in list_users(database)["username"].to_list()
     assert user_row(database, "root")["is_active"]
     assert list_grants(database).height == grants_before
     new_actions = {e.action for e in events_since(database, before)}
-    assert new_actions <= {"login.success"}
+    expected = set() if username is None else {"login.success", "access.denied"}
+    assert new_actions == expected
 
 
 # What each callback says when it runs for someone its own check refuses.

@@ -228,3 +228,10 @@ def test_too_many_guesses_at_one_account_are_refused(app: flask.Flask, people: D
         statuses.append(client.post("/login", data=form).status_code)
     assert statuses[10] == 429
     assert "login.locked" in actions(people)
+
+
+def test_hsts_only_over_tls(app: flask.Flask) -> None:
+    client = app.test_client()
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+    secure = client.get("/login", base_url="https://portal.example")
+    assert "max-age=" in secure.headers["Strict-Transport-Security"]
