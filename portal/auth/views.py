@@ -14,8 +14,8 @@ import flask
 from flask_limiter import Limiter
 
 from data_access import two_factor
-from data_access.accounts import authenticate_password
 from data_access.audit import Actor, record_event
+from data_access.login import authenticate_password
 from data_access.user_sessions import end_session, mark_two_factor_done, renew
 from data_access.users import get_user
 from portal import urls

@@ -12,10 +12,7 @@ from sqlalchemy import func, select, update
 from data_access import accounts
 from data_access.accounts import (
     DEMO_USERS,
-    LOCKOUT_MINUTES,
-    LOCKOUT_THRESHOLD,
     AccountError,
-    authenticate_password,
     create_demo_users,
     create_user,
     disable_user,
@@ -30,6 +27,7 @@ from data_access.accounts import (
 )
 from data_access.audit import SYSTEM, Actor
 from data_access.database import Database
+from data_access.login import LOCKOUT_MINUTES, LOCKOUT_THRESHOLD, authenticate_password
 from data_access.models import AuditEvent, Grant, Unit, User, UserSession
 from data_access.org_tree import read_unit_tree
 from data_access.passwords import needs_rehash, verify_password

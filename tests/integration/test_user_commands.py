@@ -12,8 +12,9 @@ from click.testing import Result
 from sqlalchemy import func, select
 
 from app import create_app
-from data_access.accounts import authenticate_password, find_user_id, list_grants, list_users
+from data_access.accounts import find_user_id, list_grants, list_users
 from data_access.database import Database
+from data_access.login import authenticate_password
 from data_access.models import AuditEvent, Registration
 from data_access.patient_identity import encode_key, generate_key
 from portal.settings import Settings
