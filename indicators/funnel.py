@@ -1,0 +1,293 @@
+"""Funnel-plot control limits (95% and 99.8%) and each unit's position against them.
+
+A funnel plot compares every unit of one level in one period with the same target, at the
+unit's own size, so a small hospital is not flagged for noise and a large one cannot hide.
+The default method is Spiegelhalter's (2005), as FunnelPlotR (Mainey et al., v0.5/0.6,
+CRAN) computes it by default; `method="phe"` reproduces PHEindicatormethods' funnels
+instead, so the tests can check this module against PHE's published values.
+
+FunnelPlotR (R/od_adjustment.R `transformed_zscore`, `winsorisation`, `truncation`,
+`phi_func`, `tau_func`; R/calculate_limits.R; R/funnel_plot.R; R/outliers_func.R):
+
+- Ratios O/E (data_type "SR", sr_method "SHMI"): target 1. z-scores √E · log(O/E); the
+  units are ranked into 10 groups, floor(rank · 10 / (m + 1)), and the lowest and highest
+  groups are left out (10% truncation at each tail). φ = mean z² of the rest; with Q = mφ
+  and weights w = 1/s² = E, DerSimonian & Laird's τ² = (Q − (m − 1)) / (Σw − Σw²/Σw),
+  and 0 when Q < m − 1. Limits: exp(±z·√(1/E + τ²)) when τ² > 0; otherwise (and with
+  overdispersion off) exact Poisson limits around 1 at E: χ²(α/2; 2E)/2/E and
+  χ²(1 − α/2; 2E + 2)/2/E.
+- Proportions (data_type "PR"): target = pooled proportion Σx/Σn; scale arcsin√p with
+  s = 1/(2√n); z = (arcsin√p − arcsin√target)/s, winsorised at its 10th and 90th
+  percentiles (R's default quantile type 7); φ and τ² as above with w = 4n. Limits
+  sin²(arcsin√target ± z·√(s² + τ²)), τ² = 0 without overdispersion.
+- A unit is outside a limit only when strictly beyond it.
+
+Deliberate differences from FunnelPlotR, none of which changes a result FunnelPlotR gets
+right: the normal quantiles are exact (FunnelPlotR types 1.959964 and 3.090232); expected
+counts are not rounded to two decimals (its `SHMI_rounding`), so limits match the engine's
+O/E; units whose z-score is infinite (O = 0 on the log scale) are ranked but never enter φ
+(FunnelPlotR would make φ infinite); units with no size (n or E ≤ 0, or missing) are left
+out and get NaN limits; with fewer than two usable units τ² = 0. FunnelPlotR truncates
+proportion limits at 0 and 1 and, where the arcsine angle passes 0 or π/2, sets the limit
+to 0 or 1 along its plotting grid; here the angle is clipped to [0, π/2], which is the same
+thing without a grid.
+
+PHEindicatormethods (v2.1.0, R/Funnels.R `calculate_funnel_limits`,
+`assign_funnel_significance`, `sigma_adjustment`; R/utils.R `funnel_ratio_significance`;
+Fingertips technical guidance): no overdispersion. Proportions: target ± z·√(target(1 −
+target)/n), clipped to [0, 1] (`sigma_adjustment` is this normal approximation written as
+the root of a quadratic). Ratios: at a unit's observed count O the limits on O/E are
+O / (exact Poisson limits of O), while significance asks whether the interval of O/E
+(exact below 10, Byar's from 10, as `ratio_interval`) excludes 1 — so a unit with O = 0
+can still be low.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from indicators.intervals import poisson_exact, ratio_interval
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+Method = Literal["funnelplotr", "phe"]
+
+CONFIDENCE_95 = 0.95
+CONFIDENCE_998 = 0.998
+TRIM = 0.1  # FunnelPlotR's trim_by: 10% winsorised or truncated at each tail
+POSITIONS = ("high_998", "high_95", "low_998", "low_95")
+
+
+@dataclass(frozen=True)
+class FunnelLimits:
+    """Limits and positions aligned with the input units (NaN/None where undefined).
+
+    `position` holds "high_998", "high_95", "within", "low_95", "low_998" or None;
+    `tau2` is the between-unit variance actually added (0 when none is detected or
+    overdispersion is off); `phi` is the dispersion ratio of the units, reported even
+    when it is not used (NaN for `method="phe"`).
+    """
+
+    lower_95: FloatArray
+    upper_95: FloatArray
+    lower_998: FloatArray
+    upper_998: FloatArray
+    position: npt.NDArray[np.object_]
+    tau2: float
+    target: float
+    phi: float = float("nan")
+
+
+def _z(confidence: float) -> float:
+    return float(stats.norm.ppf(0.5 + confidence / 2.0))
+
+
+def _pair(first: npt.ArrayLike, second: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    a, b = np.broadcast_arrays(np.asarray(first, np.float64), np.asarray(second, np.float64))
+    return np.array(a, dtype=np.float64), np.array(b, dtype=np.float64)
+
+
+def _positions(
+    defined: BoolArray,
+    high_998: BoolArray,
+    high_95: BoolArray,
+    low_998: BoolArray,
+    low_95: BoolArray,
+) -> npt.NDArray[np.object_]:
+    """The first of high_998, high_95, low_998, low_95 that holds, else within (PHE's order)."""
+    labels = np.select([high_998, high_95, low_998, low_95], list(POSITIONS), "within")
+    position = labels.astype(object)
+    position[~defined] = None
+    return position
+
+
+def _against_limits(value: FloatArray, limits: FunnelLimits) -> npt.NDArray[np.object_]:
+    defined = np.isfinite(value) & np.isfinite(limits.lower_95) & np.isfinite(limits.upper_95)
+    return _positions(
+        defined,
+        value > limits.upper_998,
+        value > limits.upper_95,
+        value < limits.lower_998,
+        value < limits.lower_95,
+    )
+
+
+def _dispersion(z: FloatArray, weight: FloatArray) -> tuple[float, float]:
+    """φ = mean z², and DerSimonian–Laird τ² = max(0, (mφ − (m − 1)) / (Σw − Σw²/Σw))."""
+    keep = np.isfinite(z)
+    z, weight = z[keep], weight[keep]
+    m = z.size
+    if m == 0:
+        return float("nan"), 0.0
+    phi = float(np.mean(z**2))
+    if m < 2 or m * phi < m - 1:
+        return phi, 0.0
+    tau2 = (m * phi - (m - 1)) / (weight.sum() - (weight**2).sum() / weight.sum())
+    return phi, max(0.0, float(tau2))
+
+
+def _winsorised(z: FloatArray, trim: float) -> FloatArray:
+    finite = np.isfinite(z)
+    if not finite.any():
+        return z
+    low, high = np.quantile(z[finite], [trim, 1.0 - trim])
+    return np.clip(z, low, high)
+
+
+def _truncated(z: FloatArray, trim: float) -> FloatArray:
+    """NaN for the units in the lowest and highest of 1/trim rank groups (NHS Digital's SHMI)."""
+    groups = 1.0 / trim
+    ranked = ~np.isnan(z)
+    rank = stats.rankdata(z[ranked], method="average")
+    group = np.floor(rank * groups / (rank.size + 1))
+    kept = np.full(z.shape, np.nan)
+    kept[ranked] = np.where((group > 0) & (group < groups - 1), z[ranked], np.nan)
+    return kept
+
+
+def proportion_funnel(
+    numerator: npt.ArrayLike,
+    denominator: npt.ArrayLike,
+    *,
+    overdispersion: bool = True,
+    method: Method = "funnelplotr",
+    target: float | None = None,
+) -> FunnelLimits:
+    """Limits for the proportions numerator/denominator of units of one level and period.
+
+    `target` defaults to the pooled proportion of the units; pass one to draw limits at
+    sizes that are not the units' own (PHE's 100-point table) or around another standard.
+    `method="phe"` has no overdispersion, so `overdispersion` is ignored there.
+    """
+    x, n = _pair(numerator, denominator)
+    usable = np.isfinite(x) & (n > 0) & (x >= 0) & (x <= n)
+    safe_n = np.where(usable, n, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = float(x[usable].sum() / n[usable].sum()) if target is None else target
+    value = np.where(usable, x / safe_n, np.nan)
+    size_known = np.isfinite(n) & (n > 0)
+
+    if method == "phe":
+        se = np.sqrt(centre * (1.0 - centre) / np.where(size_known, n, 1.0))
+        bounds = {
+            c: (
+                np.clip(centre - _z(c) * se, 0.0, 1.0),
+                np.clip(centre + _z(c) * se, 0.0, 1.0),
+            )
+            for c in (CONFIDENCE_95, CONFIDENCE_998)
+        }
+        phi, tau2 = float("nan"), 0.0
+    else:
+        angle = np.arcsin(np.sqrt(centre))
+        s = 1.0 / (2.0 * np.sqrt(np.where(size_known, n, 1.0)))
+        z = np.where(usable, (np.arcsin(np.sqrt(np.where(usable, value, 0.0))) - angle) / s, np.nan)
+        phi, tau2 = _dispersion(_winsorised(z, TRIM)[usable], 1.0 / s[usable] ** 2)
+        tau2 = tau2 if overdispersion else 0.0
+        spread = np.sqrt(s**2 + tau2)
+        bounds = {
+            c: (
+                np.sin(np.clip(angle - _z(c) * spread, 0.0, np.pi / 2)) ** 2,
+                np.sin(np.clip(angle + _z(c) * spread, 0.0, np.pi / 2)) ** 2,
+            )
+            for c in (CONFIDENCE_95, CONFIDENCE_998)
+        }
+    return _limits(bounds, size_known, value, tau2=tau2, target=centre, phi=phi)
+
+
+def ratio_funnel(
+    observed: npt.ArrayLike,
+    expected: npt.ArrayLike,
+    *,
+    overdispersion: bool = True,
+    method: Method = "funnelplotr",
+) -> FunnelLimits:
+    """Limits for indirectly standardised ratios O/E of units of one level and period.
+
+    With FunnelPlotR's method the limits depend on each unit's E (the x-axis); with
+    `method="phe"` on its O, and `overdispersion` is ignored (PHE has none).
+    """
+    o, e = _pair(observed, expected)
+    size_known = np.isfinite(e) & (e > 0)
+    usable = size_known & np.isfinite(o) & (o >= 0)
+    safe_e = np.where(size_known, e, 1.0)
+    value = np.where(usable, o / safe_e, np.nan)
+
+    if method == "phe":
+        return _phe_ratio(o, e, usable, value)
+
+    with np.errstate(divide="ignore"):
+        z = np.where(usable, np.sqrt(safe_e) * np.log(np.where(usable, value, 1.0)), np.nan)
+    truncated = _truncated(z, TRIM)
+    phi, tau2 = _dispersion(truncated[usable], safe_e[usable])
+    tau2 = tau2 if overdispersion else 0.0
+    if tau2 > 0:
+        spread = np.sqrt(1.0 / safe_e + tau2)
+        bounds = {
+            c: (np.exp(-_z(c) * spread), np.exp(_z(c) * spread))
+            for c in (CONFIDENCE_95, CONFIDENCE_998)
+        }
+    else:
+        bounds = {}
+        for c in (CONFIDENCE_95, CONFIDENCE_998):
+            lower, upper = poisson_exact(safe_e, c)
+            bounds[c] = (lower / safe_e, upper / safe_e)
+    return _limits(bounds, size_known, value, tau2=tau2, target=1.0, phi=phi)
+
+
+def _limits(
+    bounds: dict[float, tuple[FloatArray, FloatArray]],
+    size_known: BoolArray,
+    value: FloatArray,
+    *,
+    tau2: float,
+    target: float,
+    phi: float,
+) -> FunnelLimits:
+    def known(array: FloatArray) -> FloatArray:
+        return np.where(size_known & np.isfinite(target), array, np.nan)
+
+    limits = FunnelLimits(
+        lower_95=known(bounds[CONFIDENCE_95][0]),
+        upper_95=known(bounds[CONFIDENCE_95][1]),
+        lower_998=known(bounds[CONFIDENCE_998][0]),
+        upper_998=known(bounds[CONFIDENCE_998][1]),
+        position=np.empty(0, dtype=object),
+        tau2=tau2,
+        target=target,
+        phi=phi,
+    )
+    return replace(limits, position=_against_limits(value, limits))
+
+
+def _phe_ratio(o: FloatArray, e: FloatArray, usable: BoolArray, value: FloatArray) -> FunnelLimits:
+    """PHE: limits O/exact(O) at the unit's count; significance from O/E's interval vs 1."""
+    counted = np.isfinite(o) & (o >= 0)
+    safe_o = np.where(counted, o, 0.0)
+    bounds: dict[float, tuple[FloatArray, FloatArray]] = {}
+    flags: list[BoolArray] = []
+    for c in (CONFIDENCE_998, CONFIDENCE_95):
+        count_lower, count_upper = poisson_exact(safe_o, c)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bounds[c] = (
+                np.where(counted, safe_o / count_upper, np.nan),
+                np.where(counted & (safe_o > 0), safe_o / count_lower, np.nan),
+            )
+        lower, upper = ratio_interval(o, e, c)
+        flags.extend([lower > 1.0, upper < 1.0])
+    high_998, low_998, high_95, low_95 = flags
+    position = _positions(usable, high_998, high_95, low_998, low_95)
+    return FunnelLimits(
+        lower_95=bounds[CONFIDENCE_95][0],
+        upper_95=bounds[CONFIDENCE_95][1],
+        lower_998=bounds[CONFIDENCE_998][0],
+        upper_998=bounds[CONFIDENCE_998][1],
+        position=position,
+        tau2=0.0,
+        target=1.0,
+        phi=float("nan"),
+    )
