@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from entry.dictionary import Dictionary, DictionaryError, load_dictionary, variable_types
+from entry.expressions import ExpressionError, check, parse
 from indicators import Indicator, IndicatorDefinitionError, indicator_from_mapping
 from indicators.definition import Text
 
@@ -33,6 +35,7 @@ class RegistryFolder:
     forms: tuple[Form, ...]
     event_date_variable: str
     indicators: tuple[Indicator, ...]
+    dictionary: Dictionary
     path: Path
 
     @property
@@ -51,6 +54,7 @@ def read_registry_folder(folder: Path) -> RegistryFolder:
     raw = _read_yaml(settings_file)
     if not isinstance(raw, dict):
         raise RegistryFolderError(f"{settings_file}: expected a mapping at the top level")
+    dictionary = _read_dictionary(folder / "dictionary.csv")
     try:
         key = str(raw["key"])
         if key != folder.name:
@@ -66,7 +70,8 @@ def read_registry_folder(folder: Path) -> RegistryFolder:
                 for form in raw["forms"]
             ),
             event_date_variable=str(raw["event_date_variable"]),
-            indicators=read_indicators(folder / "indicators.yaml"),
+            indicators=read_indicators(folder / "indicators.yaml", dictionary),
+            dictionary=dictionary,
             path=folder,
         )
     except KeyError as error:
@@ -77,8 +82,12 @@ def read_registry_folder(folder: Path) -> RegistryFolder:
         raise RegistryFolderError(f"{settings_file}: {error}") from error
 
 
-def read_indicators(path: Path) -> tuple[Indicator, ...]:
-    """All indicators of one file; reports the problems of every indicator at once."""
+def read_indicators(path: Path, dictionary: Dictionary | None = None) -> tuple[Indicator, ...]:
+    """All indicators of one file; reports the problems of every indicator at once.
+
+    With the registry's dictionary, every expression is also parsed and type-checked, so a
+    misspelt variable stops start-up with the indicator, the key and the position.
+    """
     raw = _read_yaml(path)
     entries = raw.get("indicators") if isinstance(raw, dict) else raw
     if not isinstance(entries, list):
@@ -90,6 +99,9 @@ def read_indicators(path: Path) -> tuple[Indicator, ...]:
             indicators.append(indicator_from_mapping(entry, position))
         except IndicatorDefinitionError as error:
             problems.append(str(error))
+    if dictionary is not None:
+        types = variable_types(dictionary)
+        problems += [p for i in indicators for p in _expression_problems(i, types)]
     keys = [indicator.key for indicator in indicators]
     problems += [
         f"indicator {k}: key used more than once" for k in sorted(set(keys)) if keys.count(k) > 1
@@ -97,6 +109,45 @@ def read_indicators(path: Path) -> tuple[Indicator, ...]:
     if problems:
         raise RegistryFolderError(f"{path}:\n" + "\n".join(problems))
     return tuple(indicators)
+
+
+def _expression_problems(indicator: Indicator, types: dict[str, str]) -> list[str]:
+    wanted = {"denominator": "boolean", "numerator": "boolean", "value": "number"}
+    problems = []
+    for key, expected in wanted.items():
+        text = getattr(indicator, key)
+        if not text:
+            continue
+        try:
+            found = check(parse(text), types)  # type: ignore[arg-type]
+        except ExpressionError as error:
+            problems.append(
+                f"indicator {indicator.key}: {key}: {error.message} at position {error.position}"
+            )
+            continue
+        if found != expected:
+            problems.append(f"indicator {indicator.key}: {key}: gives {found}, not {expected}")
+    model = indicator.risk_model
+    named = [
+        *(model.covariates if model else ()),
+        *([model.expected] if model and model.expected else []),
+    ]
+    problems += [
+        f"indicator {indicator.key}: risk_model: unknown variable {name!r}"
+        for name in named
+        if name not in types
+    ]
+    return problems
+
+
+def _read_dictionary(path: Path) -> Dictionary:
+    try:
+        return load_dictionary(path)
+    except DictionaryError as error:
+        listing = "\n".join(str(problem) for problem in error.problems)
+        raise RegistryFolderError(f"{path}:\n{listing}") from error
+    except FileNotFoundError as error:
+        raise RegistryFolderError(f"{path}: file not found") from error
 
 
 def _read_yaml(path: Path) -> object:

@@ -37,6 +37,11 @@ def _folder(tmp_path: Path, indicators: list[dict[str, object]], key: str = "dem
         )
     )
     (folder / "indicators.yaml").write_text(yaml.safe_dump(indicators))
+    (folder / "dictionary.csv").write_text(
+        (REGISTRIES / "stroke" / "dictionary.csv").read_text(encoding="utf-8").splitlines()[0]
+        + "\nx,main,,,yesno,X,X,,,,,,,,,,,,,,,,,\nage,main,,,integer,Alder,Age,,,,,,,,,,,,,,,,,\n",
+        encoding="utf-8",
+    )
     return folder
 
 
@@ -65,6 +70,10 @@ GOOD = {
             {"risk_model": {"family": "binomial", "covariates": ["age"], "categorical": ["sex"]}},
             "sex",
         ),
+        ({"numerator": "x = 1 and nihss > 4"}, "indicator bad: numerator: unknown variable"),
+        ({"numerator": "x +"}, "indicator bad: numerator:"),
+        ({"numerator": "age + 1"}, "indicator bad: numerator: gives number, not boolean"),
+        ({"risk_model": {"family": "binomial", "covariates": ["bmi"]}}, "unknown variable 'bmi'"),
     ],
 )
 def test_bad_indicator_names_the_indicator_and_key(
