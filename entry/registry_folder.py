@@ -6,13 +6,14 @@ a broken folder stops start-up with the file and the problem named.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from entry.dictionary import Dictionary, DictionaryError, load_dictionary, variable_types
-from entry.expressions import ExpressionError, check, parse
+from entry.expressions import ExpressionError, ValueType, check, parse
 from indicators import Indicator, IndicatorDefinitionError, indicator_from_mapping
 from indicators.definition import Text
 
@@ -111,7 +112,7 @@ def read_indicators(path: Path, dictionary: Dictionary | None = None) -> tuple[I
     return tuple(indicators)
 
 
-def _expression_problems(indicator: Indicator, types: dict[str, str]) -> list[str]:
+def _expression_problems(indicator: Indicator, types: Mapping[str, ValueType]) -> list[str]:
     wanted = {"denominator": "boolean", "numerator": "boolean", "value": "number"}
     problems = []
     for key, expected in wanted.items():
@@ -119,7 +120,7 @@ def _expression_problems(indicator: Indicator, types: dict[str, str]) -> list[st
         if not text:
             continue
         try:
-            found = check(parse(text), types)  # type: ignore[arg-type]
+            found = check(parse(text), types)
         except ExpressionError as error:
             problems.append(
                 f"indicator {indicator.key}: {key}: {error.message} at position {error.position}"
