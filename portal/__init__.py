@@ -7,7 +7,7 @@ from pathlib import Path
 import dash
 import flask
 
-from portal import auth, catalogue
+from portal import auth, catalogue, codebook_downloads
 from portal.i18n import request_language, translate
 from portal.settings import PROJECT_ROOT, Settings
 
@@ -66,5 +66,6 @@ def init_app(server: flask.Flask, settings: Settings) -> dash.Dash:
     )
     app.layout = dash.html.Div(dash.page_container)
     server.extensions["dash"] = app
+    server.register_blueprint(codebook_downloads.blueprint)
     auth.init_app(server, settings, app)
     return app

@@ -17,3 +17,14 @@ def page_url(path: str, language: str, **query: str | int | None) -> str:
 
 def home(language: str) -> str:
     return page_url("/", language)
+
+
+def codebook(registry_key: str | None, language: str, form: str | None = None) -> str:
+    """The codebook page; without a registry it shows the installation's first one."""
+    return page_url("/codebook", language, registry=registry_key, form=form)
+
+
+def codebook_file(registry_key: str, kind: str, language: str) -> str:
+    """A codebook download: `kind` is "csv", "xlsx" or "redcap" (plain Flask routes)."""
+    name = f"{registry_key}-redcap.csv" if kind == "redcap" else f"{registry_key}.{kind}"
+    return page_url(f"/codebook/{name}", language)

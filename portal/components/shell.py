@@ -6,6 +6,8 @@ language and the landmarks (banner, navigation, main, contentinfo) are the same 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dash import dcc, html
 from dash.development.base_component import Component
 from flask_wtf.csrf import generate_csrf
@@ -17,7 +19,13 @@ from portal.i18n import translate
 MAIN_ID = "main-content"
 
 
-def page_frame(language: str, path: str, children: list[Component] | Component) -> html.Div:
+def page_frame(
+    language: str,
+    path: str,
+    children: list[Component] | Component,
+    query: Mapping[str, str | None] | None = None,
+) -> html.Div:
+    """`query` is the page's own filters, kept when the reader switches language."""
     other = "en" if language == "nb" else "nb"
     return html.Div(
         className="portal",
@@ -47,6 +55,12 @@ def page_frame(language: str, path: str, children: list[Component] | Component) 
                                         href=urls.home(language),
                                     )
                                 ),
+                                html.Li(
+                                    dcc.Link(
+                                        translate("codebook.nav", language),
+                                        href=urls.codebook(None, language),
+                                    )
+                                ),
                                 *_admin_link(language),
                             ],
                         ),
@@ -54,7 +68,7 @@ def page_frame(language: str, path: str, children: list[Component] | Component) 
                     # A full page load on purpose: the <html lang> must change with the language.
                     html.A(
                         translate("shell.switch_language", language),
-                        href=urls.page_url(path, other),
+                        href=urls.page_url(path, other, **(query or {})),
                         lang=other,
                         hrefLang=other,
                         className="language-switch",

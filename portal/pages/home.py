@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dash
-from dash import html
+from dash import dcc, html
 
 from entry.registry_folder import RegistryFolder
 from indicators import Indicator
+from portal import urls
 from portal.catalogue import installed_registries
 from portal.components.shell import page_frame
 from portal.i18n import normalise_language, percent, request_language, translate
@@ -35,6 +36,15 @@ def _registry_section(registry: RegistryFolder, language: str) -> html.Section:
         children=[
             html.H2(registry.name.in_language(language), id=heading_id),
             html.P(registry.description.in_language(language)),
+            html.P(
+                dcc.Link(
+                    translate(
+                        "codebook.home_link", language, registry=registry.name.in_language(language)
+                    ),
+                    href=urls.codebook(registry.key, language),
+                    id=f"codebook-link-{registry.key}",
+                )
+            ),
             html.H3(translate("home.indicators", language)),
             html.Ul(
                 className="indicator-list",

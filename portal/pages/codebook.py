@@ -1,0 +1,228 @@
+"""The public codebook (kodebok / variabeloversikt): every variable of a registry's dictionary.
+
+One table per form, in the reader's language, with show-if logic and validation rules in
+words and the indicators that read each variable, so a researcher can interpret the data
+without the dictionary file. Filters are plain links (`?registry=`, `?form=`), so the page
+needs no callback and every view has an address.
+"""
+
+from __future__ import annotations
+
+import dash
+from dash import dcc, html
+from dash.development.base_component import Component
+
+from entry.registry_folder import Form, RegistryFolder
+from portal import urls
+from portal.catalogue import installed_registries
+from portal.components.codebook_facts import VariableFacts, dictionary_version, registry_facts
+from portal.components.shell import page_frame
+from portal.i18n import normalise_language, request_language, translate
+
+PATH = "/codebook"
+COLUMNS = (
+    "variable", "label", "type", "choices", "unit", "bounds", "required", "shown_when",
+    "validations", "indicators",
+)  # fmt: skip
+
+dash.register_page(
+    __name__, path=PATH, title=lambda: translate("codebook.title", request_language())
+)
+
+
+def layout(
+    lang: str | None = None, registry: str | None = None, form: str | None = None, **_query: str
+) -> html.Div:
+    language = normalise_language(lang)
+    registries = installed_registries()
+    content: list[Component] = []
+    chosen = _choose(registries, registry)
+    if chosen is None:
+        content.append(html.H1(translate("codebook.title", language)))
+        if registry:
+            content.append(
+                html.P(translate("codebook.unknown_registry", language, registry=registry))
+            )
+        else:
+            content.append(html.P(translate("codebook.no_registries", language)))
+        content.append(_registry_links(registries, None, language))
+        return page_frame(language, PATH, content, {"registry": registry})
+    query = {"registry": chosen.key, "form": form}
+    return page_frame(language, PATH, _codebook(chosen, form, language), query)
+
+
+def _choose(registries: tuple[RegistryFolder, ...], key: str | None) -> RegistryFolder | None:
+    if not key:
+        return registries[0] if registries else None
+    return next((r for r in registries if r.key == key), None)
+
+
+def _codebook(registry: RegistryFolder, form: str | None, language: str) -> list[Component]:
+    name = registry.name.in_language(language)
+    forms = [f for f in registry.forms if f.key in registry.dictionary.forms]
+    content: list[Component] = [
+        html.H1(translate("codebook.heading", language, registry=name)),
+        html.P(translate("codebook.intro", language), className="lead"),
+        html.P(
+            translate(
+                "codebook.version",
+                language,
+                version=dictionary_version(registry.dictionary_path),
+            ),
+            id="codebook-version",
+        ),
+        _downloads(registry, language),
+    ]
+    if len(installed_registries()) > 1:
+        content.append(_registry_links(installed_registries(), registry.key, language))
+    shown = [f for f in forms if f.key == form] or forms
+    if form and len(shown) != 1:
+        content.append(html.P(translate("codebook.unknown_form", language, form=form)))
+    content.append(_form_links(registry, forms, form if len(shown) == 1 else None, language))
+    facts = registry_facts(registry, language)
+    for item in shown:
+        rows = [f for f in facts if f.form == item.key]
+        content.append(
+            _form_table(registry.key, item.key, item.title.in_language(language), rows, language)
+        )
+    return content
+
+
+def _downloads(registry: RegistryFolder, language: str) -> html.Section:
+    links = [
+        ("csv", "codebook.download_csv"),
+        ("xlsx", "codebook.download_xlsx"),
+        ("redcap", "codebook.download_redcap"),
+    ]
+    return html.Section(
+        **{"aria-labelledby": "codebook-downloads"},
+        children=[
+            html.H2(translate("codebook.downloads", language), id="codebook-downloads"),
+            html.Ul(
+                [
+                    html.Li(
+                        # A plain link: the file comes from a Flask route, not a Dash page.
+                        html.A(
+                            translate(text, language),
+                            href=urls.codebook_file(registry.key, kind, language),
+                            id=f"codebook-download-{kind}",
+                        )
+                    )
+                    for kind, text in links
+                ]
+            ),
+        ],
+    )
+
+
+def _registry_links(
+    registries: tuple[RegistryFolder, ...], current: str | None, language: str
+) -> html.Nav:
+    return html.Nav(
+        **{"aria-label": translate("codebook.registries", language)},
+        children=html.Ul(
+            [
+                html.Li(
+                    _link(
+                        r.name.in_language(language),
+                        urls.codebook(r.key, language),
+                        r.key == current,
+                    )
+                )
+                for r in registries
+            ]
+        ),
+    )
+
+
+def _form_links(
+    registry: RegistryFolder, forms: list[Form], current: str | None, language: str
+) -> html.Nav:
+    choices = [(None, translate("codebook.all_forms", language))] + [
+        (f.key, f.title.in_language(language)) for f in forms
+    ]
+    return html.Nav(
+        **{"aria-label": translate("codebook.forms", language)},
+        className="codebook-forms",
+        children=html.Ul(
+            [
+                html.Li(_link(title, urls.codebook(registry.key, language, key), key == current))
+                for key, title in choices
+            ]
+        ),
+    )
+
+
+def _link(text: str, href: str, current: bool) -> Component:
+    """The current choice is marked for screen readers; dcc.Link cannot carry aria-current."""
+    if current:
+        return html.A(text, href=href, **{"aria-current": "page"}, className="current")
+    return dcc.Link(text, href=href)
+
+
+def _form_table(
+    registry_key: str, form_key: str, title: str, rows: list[VariableFacts], language: str
+) -> html.Section:
+    heading_id = f"codebook-form-{form_key}"
+    caption = translate("codebook.caption", language, form=title, n=len(rows))
+    return html.Section(
+        **{"aria-labelledby": heading_id},
+        className="codebook-form",
+        children=[
+            html.H2(title, id=heading_id),
+            # Wide tables scroll inside their own focusable region instead of the page.
+            html.Div(
+                role="region",
+                tabIndex="0",
+                **{"aria-label": translate("codebook.scroll_region", language, form=title)},
+                style={"overflowX": "auto", "maxWidth": "100%"},
+                children=html.Table(
+                    id=f"codebook-table-{registry_key}-{form_key}",
+                    className="codebook-table",
+                    children=[
+                        html.Caption(caption),
+                        html.Thead(
+                            html.Tr(
+                                [
+                                    html.Th(
+                                        translate(f"codebook.column.{c}", language), scope="col"
+                                    )
+                                    for c in COLUMNS
+                                ]
+                            )
+                        ),
+                        html.Tbody([_row(facts, language) for facts in rows]),
+                    ],
+                ),
+            ),
+        ],
+    )
+
+
+def _row(facts: VariableFacts, language: str) -> html.Tr:
+    shown_when: list[Component] | str = translate("codebook.always_shown", language)
+    if facts.shown_when:
+        shown_when = [
+            html.Span(facts.shown_when),
+            html.Br(),
+            html.Code(facts.shown_when_expression),
+        ]
+    return html.Tr(
+        id=f"codebook-variable-{facts.name}",
+        children=[
+            html.Td(html.Code(facts.name)),
+            html.Td(facts.label),
+            html.Td(facts.type),
+            html.Td(_list(facts.choices)),
+            html.Td(facts.unit),
+            html.Td(facts.bounds),
+            html.Td(facts.required),
+            html.Td(shown_when),
+            html.Td(_list(facts.validations)),
+            html.Td(_list(facts.indicators)),
+        ],
+    )
+
+
+def _list(items: tuple[str, ...]) -> html.Ul | str:
+    return html.Ul([html.Li(item) for item in items]) if items else ""
