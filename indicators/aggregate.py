@@ -1,0 +1,151 @@
+"""Counting registrations for their unit and every unit above it.
+
+The registrations are read once: every indicator's columns are evaluated in one select and
+summed per registering unit and year in one group-by. What is additive — counts, and for
+means the count, mean and sum of squared deviations (M2), which combine exactly (Chan et
+al.) without the cancellation of summed squares — is then carried up the tree by joining
+that small frame with the units' ancestors. Only medians need every value at every level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from indicators.compiled import CompiledIndicator
+
+UNIT_LEVELS = ("nation", "region", "trust", "hospital", "department")
+UNIT_LEVEL = pl.Enum(UNIT_LEVELS)
+"""Levels from the top down (DESIGN.md, "Words"); results sort by them."""
+
+
+def unit_tree(units: pl.DataFrame) -> pl.DataFrame:
+    """`unit_id`, `parent_id` and `level` of the tree, typed; other columns are not needed."""
+    missing = {"unit_id", "parent_id", "level"} - set(units.columns)
+    if missing:
+        raise ValueError(f"units lack the columns {sorted(missing)}")
+    return units.select(
+        pl.col("unit_id").cast(pl.Int64),
+        pl.col("parent_id").cast(pl.Int64),
+        pl.col("level").cast(pl.String).cast(UNIT_LEVEL),
+    )
+
+
+def unit_ancestors(tree: pl.DataFrame) -> pl.LazyFrame:
+    """(`unit_id`, `ancestor_id`): each unit with itself and every unit above it.
+
+    Climbs one level per join, once per level below the nation, so a frame joined on
+    `unit_id` counts once for its unit and once for each unit above.
+    """
+    units = tree.lazy().select("unit_id", "parent_id")
+    parent_of = units.select(
+        pl.col("unit_id").alias("ancestor_id"), pl.col("parent_id").alias("next_id")
+    )
+    step = units.select("unit_id", pl.col("unit_id").alias("ancestor_id"))
+    steps = [step]
+    for _ in UNIT_LEVELS[1:]:
+        step = (
+            step.join(parent_of, on="ancestor_id")
+            .filter(pl.col("next_id").is_not_null())
+            .select("unit_id", pl.col("next_id").alias("ancestor_id"))
+        )
+        steps.append(step)
+    return pl.concat(steps)
+
+
+def check_units(per_unit: pl.DataFrame, tree: pl.DataFrame) -> None:
+    """Registrations at a unit the tree lacks would vanish from every level: refuse them."""
+    unknown = per_unit.join(tree, on="unit_id", how="anti")["unit_id"].unique().sort()
+    if unknown.len():
+        raise ValueError(f"registrations at units not in the tree: {unknown.to_list()[:20]}")
+
+
+def registration_columns(compiled: Sequence[CompiledIndicator]) -> list[pl.Expr]:
+    """Per registration: each indicator's denominator (`_d`), numerator (`_n`), value (`_v`)."""
+    columns: list[pl.Expr] = []
+    for item in compiled:
+        i = item.position
+        columns.append(item.denominator.alias(f"_d{i}"))
+        if item.numerator is not None:
+            columns.append(item.numerator.alias(f"_n{i}"))
+        if item.value is not None:
+            columns.append(item.value.alias(item.value_column))
+    return columns
+
+
+def unit_aggregates(compiled: Sequence[CompiledIndicator]) -> list[pl.Expr]:
+    """Per registering unit and year: all registrations, and each indicator's sums."""
+    aggregates = [pl.len().alias("registrations")]
+    for item in compiled:
+        i = item.position
+        if item.indicator.type == "proportion":
+            aggregates += [
+                pl.col(f"_d{i}").sum().alias(f"_den{i}"),
+                pl.col(f"_n{i}").sum().alias(f"_num{i}"),
+            ]
+        else:
+            value = pl.col(item.value_column)
+            aggregates += [
+                value.count().alias(f"_den{i}"),
+                value.mean().alias(f"_mean{i}"),
+                (value.var(ddof=0) * value.count()).alias(f"_m2{i}"),
+            ]
+    return aggregates
+
+
+def _long(item: CompiledIndicator, per_unit: pl.LazyFrame) -> pl.LazyFrame:
+    i, proportion = item.position, item.indicator.type == "proportion"
+    return per_unit.select(
+        pl.lit(item.key).alias("indicator"),
+        "unit_id",
+        "period",
+        pl.col(f"_den{i}").cast(pl.Int64).alias("denominator"),
+        (pl.col(f"_num{i}") if proportion else pl.lit(None)).cast(pl.Int64).alias("numerator"),
+        (pl.lit(None) if proportion else pl.col(f"_mean{i}")).cast(pl.Float64).alias("mean"),
+        (pl.lit(None) if proportion else pl.col(f"_m2{i}")).cast(pl.Float64).alias("m2"),
+    )
+
+
+def sums_by_unit(
+    compiled: Sequence[CompiledIndicator], per_unit: pl.DataFrame, ancestors: pl.LazyFrame
+) -> pl.DataFrame:
+    """Denominator, numerator, mean and M2 of every indicator at every unit of the tree.
+
+    Only units with at least one registration in the denominator get a row.
+    """
+    long = pl.concat([_long(item, per_unit.lazy()) for item in compiled])
+    n = pl.col("denominator").sum()
+    mean = (pl.col("denominator") * pl.col("mean")).sum() / n
+    return (
+        long.filter(pl.col("denominator") > 0)
+        .join(ancestors, on="unit_id", maintain_order="left")
+        .group_by(
+            "indicator", "period", pl.col("ancestor_id").alias("unit_id"), maintain_order=True
+        )
+        .agg(
+            n.alias("denominator"),
+            pl.when(pl.col("numerator").is_not_null().any())
+            .then(pl.col("numerator").sum())
+            .alias("numerator"),
+            mean.alias("mean"),
+            (
+                pl.col("m2").sum() + (pl.col("denominator") * (pl.col("mean") - mean) ** 2).sum()
+            ).alias("m2"),
+        )
+        .collect()
+    )
+
+
+def median_values(
+    registrations: pl.LazyFrame, item: CompiledIndicator, ancestors: pl.LazyFrame
+) -> pl.LazyFrame:
+    """The known values of a median indicator at their unit and every unit above, sorted
+    within each unit and year so that order statistics can be taken by position."""
+    return (
+        registrations.filter(pl.col(item.value_column).is_not_null())
+        .select("unit_id", "period", pl.col(item.value_column).alias("value"))
+        .join(ancestors, on="unit_id")
+        .select(pl.col("ancestor_id").alias("unit_id"), "period", "value")
+        .sort("unit_id", "period", "value")
+    )

@@ -1,0 +1,254 @@
+"""`compute_results`: registrations, indicators and the unit tree in, results out.
+
+DESIGN.md, "The engine's contract", fixes the entry point and the columns; docs/methods.md
+says what each number means. The registrations are read in one parallel batch of queries
+(the counts of every indicator, the values of medians, the covariate patterns of risk
+models), and once more by fitted risk models, to sum each registration's prediction per
+unit; everything else works on frames the size of the results.
+
+A mean's or median's `denominator` is the number of registrations in the denominator with a
+known value, the n of its estimate. Registrations without an `event_date` have no period and
+are not counted; a registration at a unit missing from the tree is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import polars as pl
+
+from indicators.achievement import achievement_level, coverage_by_unit
+from indicators.aggregate import (
+    UNIT_LEVEL,
+    check_units,
+    median_values,
+    registration_columns,
+    sums_by_unit,
+    unit_aggregates,
+    unit_ancestors,
+    unit_tree,
+)
+from indicators.compiled import CompiledIndicator, compile_indicators, indicator_meta
+from indicators.definition import Indicator
+from indicators.estimates import estimate_columns, funnel_columns, median_columns, ratio_columns
+from indicators.risk import (
+    FittedModel,
+    ModelReport,
+    fit_national,
+    national_patterns,
+    stored_expected,
+)
+from indicators.suppression import suppress
+
+RESULT_SCHEMA: dict[str, pl.DataType] = {
+    "indicator": pl.String(),
+    "period": pl.Int32(),
+    "unit_id": pl.Int64(),
+    "level": UNIT_LEVEL,
+    "numerator": pl.Int64(),
+    "denominator": pl.Int64(),
+    "estimate": pl.Float64(),
+    "lower": pl.Float64(),
+    "upper": pl.Float64(),
+    "achievement": pl.String(),
+    "coverage": pl.Float64(),
+    "suppressed": pl.Boolean(),
+    "observed": pl.Float64(),
+    "expected": pl.Float64(),
+    "oe_ratio": pl.Float64(),
+    "oe_lower": pl.Float64(),
+    "oe_upper": pl.Float64(),
+    "risk_standardised": pl.Float64(),
+    "funnel_lower_95": pl.Float64(),
+    "funnel_upper_95": pl.Float64(),
+    "funnel_lower_998": pl.Float64(),
+    "funnel_upper_998": pl.Float64(),
+    "funnel_position": pl.String(),
+}
+"""The columns `compute_results` returns, in order (DESIGN.md, "The engine's contract")."""
+
+_KEY = ["indicator", "period", "unit_id"]
+_OBSERVED_EXPECTED = {
+    "indicator": pl.String(),
+    "period": pl.Int32(),
+    "unit_id": pl.Int64(),
+    "observed": pl.Float64(),
+    "expected": pl.Float64(),
+}
+
+
+def compute_results(
+    registrations: pl.DataFrame | pl.LazyFrame,
+    indicators: Iterable[Indicator],
+    units: pl.DataFrame,
+    *,
+    coverage: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Results of every indicator for every period and every unit at every level.
+
+    One row per indicator × period × unit with at least one registration in the denominator,
+    with the columns of `RESULT_SCHEMA`, sorted by indicator (in the order given), period,
+    level and unit. `coverage` extends the contract (the design's "optional source of
+    coverage"): eligible patients per registering unit and year (`unit_id`, `year`,
+    `eligible`); without it coverage is null and does not hold back a target level.
+    """
+    frame = registrations.lazy()
+    compiled = compile_indicators(list(indicators), frame.collect_schema())
+    if not compiled:
+        return pl.DataFrame(schema=RESULT_SCHEMA)
+    tree = unit_tree(units)
+    ancestors = unit_ancestors(tree)
+    rows = _with_period(frame).select("unit_id", "period", *registration_columns(compiled))
+    medians = [item for item in compiled if item.indicator.type == "median"]
+    fitted = [item for item in compiled if _fitted(item)]
+    stored = [item for item in compiled if _stored(item)]
+    [per_unit], median_sorted, stored_sums, patterns = _collect_batches(
+        [rows.group_by("unit_id", "period", maintain_order=True).agg(unit_aggregates(compiled))],
+        [median_values(rows, item, ancestors) for item in medians],
+        [stored_expected(_risk_rows(frame, item)) for item in stored],
+        [_national_patterns(frame, item) for item in fitted],
+    )
+    check_units(per_unit, tree)
+    expected_queries = [
+        _fit(item, found)[0].expected_by_unit(_risk_rows(frame, item))
+        for item, found in zip(fitted, patterns, strict=True)
+    ]
+    [fitted_sums] = _collect_batches(expected_queries)
+    observed_expected = [
+        found.with_columns(pl.lit(item.key).alias("indicator"))
+        for item, found in zip([*stored, *fitted], [*stored_sums, *fitted_sums], strict=True)
+    ]
+    median_frames = [
+        median_columns(values).with_columns(pl.lit(item.key).alias("indicator"))
+        for item, values in zip(medians, median_sorted, strict=True)
+    ]
+    results = (
+        sums_by_unit(compiled, per_unit, ancestors)
+        .join(tree.select("unit_id", "level"), on="unit_id", how="left")
+        .join(indicator_meta(compiled), on="indicator", how="left")
+        .sort("order", "period", "level", "unit_id")
+    )
+    medians_found = pl.concat(median_frames) if median_frames else pl.DataFrame()
+    results = results.with_columns(estimate_columns(results, medians_found))
+    results = _with_risk(results, observed_expected, ancestors)
+    results = _with_coverage(results, per_unit, coverage, ancestors)
+    results = results.with_columns(achievement_level().alias("achievement"))
+    results = results.with_columns(suppress(results, tree), *funnel_columns(results))
+    return results.select(pl.col(name).cast(dtype) for name, dtype in RESULT_SCHEMA.items())
+
+
+def fit_risk_models(
+    registrations: pl.DataFrame | pl.LazyFrame, indicators: Iterable[Indicator]
+) -> dict[tuple[str, int], ModelReport]:
+    """The fitted risk models keyed by (indicator, period), for the methods page.
+
+    The same fits that give `expected` in `compute_results`; indicators without a risk
+    model, or with `expected:` (nothing is fitted), have none.
+    """
+    frame = registrations.lazy()
+    compiled = compile_indicators(list(indicators), frame.collect_schema())
+    fitted = [item for item in compiled if _fitted(item)]
+    patterns = pl.collect_all([_national_patterns(frame, item) for item in fitted])
+    reports: dict[tuple[str, int], ModelReport] = {}
+    for item, found in zip(fitted, patterns, strict=True):
+        reports |= _fit(item, found)[1]
+    return reports
+
+
+def _collect_batches(*batches: Sequence[pl.LazyFrame]) -> list[list[pl.DataFrame]]:
+    """Collect lists of queries in one parallel run, so the registrations are read together,
+    and hand the frames back in the same lists."""
+    frames = iter(pl.collect_all([query for batch in batches for query in batch]))
+    return [[next(frames) for _ in batch] for batch in batches]
+
+
+def _fitted(item: CompiledIndicator) -> bool:
+    model = item.indicator.risk_model
+    return model is not None and model.family is not None
+
+
+def _stored(item: CompiledIndicator) -> bool:
+    model = item.indicator.risk_model
+    return model is not None and model.expected is not None
+
+
+def _with_period(frame: pl.LazyFrame) -> pl.LazyFrame:
+    return frame.with_columns(
+        pl.col("unit_id").cast(pl.Int64),
+        pl.col("event_date").dt.year().cast(pl.Int32).alias("period"),
+    ).filter(pl.col("period").is_not_null())
+
+
+def _risk_rows(frame: pl.LazyFrame, item: CompiledIndicator) -> pl.LazyFrame:
+    """What a risk model sees: the registrations in the denominator (with a known value, for
+    means and medians), with their outcome, and the covariates or the stored expected value."""
+    model = item.indicator.risk_model
+    assert model is not None
+    counted = item.denominator
+    if item.value is not None:
+        frame = frame.with_columns(item.value.alias(item.value_column))
+        counted = counted & pl.col(item.value_column).is_not_null()
+    outcome = item.outcome.cast(pl.Float64).alias("outcome")
+    rows = _with_period(frame).filter(counted)
+    if model.expected:
+        expected = pl.col(model.expected).cast(pl.Float64).alias("expected_value")
+        return rows.select("period", "unit_id", outcome, expected)
+    return rows.select("period", "unit_id", outcome, *model.covariates)
+
+
+def _national_patterns(frame: pl.LazyFrame, item: CompiledIndicator) -> pl.LazyFrame:
+    model = item.indicator.risk_model
+    assert model is not None
+    return national_patterns(_risk_rows(frame, item), model)
+
+
+def _fit(
+    item: CompiledIndicator, patterns: pl.DataFrame
+) -> tuple[FittedModel, dict[tuple[str, int], ModelReport]]:
+    model = item.indicator.risk_model
+    assert model is not None
+    return fit_national(patterns, item.key, model)
+
+
+def _with_risk(
+    results: pl.DataFrame, observed_expected: Sequence[pl.DataFrame], ancestors: pl.LazyFrame
+) -> pl.DataFrame:
+    """Observed and expected summed up the tree; O/E with its interval; the risk-standardised
+    estimate, O/E × the nation's crude estimate of the period."""
+    columns = list(_OBSERVED_EXPECTED)
+    summed = (
+        pl.concat(
+            [
+                pl.DataFrame(schema=_OBSERVED_EXPECTED),
+                *(frame.select(columns) for frame in observed_expected),
+            ]
+        )
+        .lazy()
+        .join(ancestors, on="unit_id", maintain_order="left")
+        .group_by(
+            "indicator", "period", pl.col("ancestor_id").alias("unit_id"), maintain_order=True
+        )
+        .agg(pl.col("observed").sum(), pl.col("expected").sum())
+        .collect()
+    )
+    results = results.join(summed, on=_KEY, how="left", maintain_order="left")
+    nation = (
+        pl.col("estimate").filter(pl.col("level") == "nation").first().over("indicator", "period")
+    )
+    return results.with_columns(ratio_columns(results)).with_columns(
+        (pl.col("oe_ratio") * nation).alias("risk_standardised")
+    )
+
+
+def _with_coverage(
+    results: pl.DataFrame,
+    per_unit: pl.DataFrame,
+    coverage: pl.DataFrame | None,
+    ancestors: pl.LazyFrame,
+) -> pl.DataFrame:
+    if coverage is None:
+        return results.with_columns(pl.lit(None, dtype=pl.Float64).alias("coverage"))
+    shares = coverage_by_unit(
+        per_unit.lazy().select("unit_id", "period", "registrations"), coverage, ancestors
+    ).collect()
+    return results.join(shares, on=["unit_id", "period"], how="left", maintain_order="left")

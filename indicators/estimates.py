@@ -1,0 +1,148 @@
+"""Estimates, intervals and funnel limits as columns of the results frame.
+
+The statistics themselves live in `indicators.intervals` and `indicators.funnel` and take
+numpy arrays; here they are applied to whole columns at once (masked by indicator type), and
+funnels once per indicator × period × level, the group their limits are defined over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from indicators.funnel import FunnelLimits, proportion_funnel, ratio_funnel
+from indicators.intervals import mean_t, median_ranks, ratio_interval, wilson
+
+FloatArray = npt.NDArray[np.float64]
+
+FUNNEL_COLUMNS = ("funnel_lower_95", "funnel_upper_95", "funnel_lower_998", "funnel_upper_998")
+
+
+def _floats(frame: pl.DataFrame, column: str) -> FloatArray:
+    return frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy().astype(np.float64)
+
+
+def _series(name: str, values: FloatArray) -> pl.Series:
+    return pl.Series(name, values, dtype=pl.Float64, nan_to_null=True)
+
+
+def _masked(
+    mask: npt.NDArray[np.bool_],
+    function: Callable[..., tuple[FloatArray, FloatArray]],
+    *columns: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    lower, upper = np.full(mask.size, np.nan), np.full(mask.size, np.nan)
+    if mask.any():
+        lower[mask], upper[mask] = function(*(column[mask] for column in columns))
+    return lower, upper
+
+
+def estimate_columns(results: pl.DataFrame, medians: pl.DataFrame) -> list[pl.Series]:
+    """`estimate`, `lower`, `upper` for each row: a proportion with its Wilson interval, a
+    mean with its t interval (from the mean and M2), or the median found in `medians`.
+
+    `results` needs `indicator`, `period`, `unit_id`, `type`, `numerator`, `denominator`,
+    `mean` and `m2`; `medians` is `median_columns` of all median indicators.
+    """
+    kind = results["type"].to_numpy()
+    numerator, denominator = _floats(results, "numerator"), _floats(results, "denominator")
+    mean, m2 = _floats(results, "mean"), _floats(results, "m2")
+    proportion, averaged = kind == "proportion", kind == "mean"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.sqrt(m2 / (denominator - 1.0))
+        estimate = np.where(proportion, numerator / denominator, np.where(averaged, mean, np.nan))
+    lower, upper = _masked(proportion, wilson, numerator, denominator)
+    mean_lower, mean_upper = _masked(averaged, mean_t, mean, sd, denominator)
+    lower, upper = np.where(averaged, mean_lower, lower), np.where(averaged, mean_upper, upper)
+    if not medians.is_empty():
+        found = results.select("indicator", "period", "unit_id").join(
+            medians, on=["indicator", "period", "unit_id"], how="left", maintain_order="left"
+        )
+        median = kind == "median"
+        estimate = np.where(median, _floats(found, "estimate"), estimate)
+        lower = np.where(median, _floats(found, "lower"), lower)
+        upper = np.where(median, _floats(found, "upper"), upper)
+    return [_series("estimate", estimate), _series("lower", lower), _series("upper", upper)]
+
+
+def median_columns(values: pl.DataFrame) -> pl.DataFrame:
+    """Median and its order-statistic interval per (`unit_id`, `period`) of sorted `values`.
+
+    `values` is sorted by unit, period and value (see `aggregate.median_values`), so each
+    group is a run and its k-th smallest value sits at the run's start + k − 1.
+    """
+    groups = values.group_by("unit_id", "period", maintain_order=True).agg(pl.len().alias("n"))
+    n = groups["n"].to_numpy().astype(np.int64)
+    start = np.cumsum(n) - n
+    value = values["value"].to_numpy().astype(np.float64)
+    lower_rank, upper_rank = median_ranks(n)
+    return groups.select("unit_id", "period").with_columns(
+        _series("estimate", (value[start + (n - 1) // 2] + value[start + n // 2]) / 2.0),
+        _series("lower", value[start + lower_rank.astype(np.int64) - 1]),
+        _series("upper", value[start + upper_rank.astype(np.int64) - 1]),
+    )
+
+
+def ratio_columns(results: pl.DataFrame) -> list[pl.Series]:
+    """`oe_ratio`, `oe_lower`, `oe_upper`: exact Poisson limits below 10 observed, Byar's
+    from 10, with the expected count taken as fixed."""
+    observed, expected = _floats(results, "observed"), _floats(results, "expected")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(expected > 0, observed / expected, np.nan)
+    lower, upper = _masked(np.isfinite(ratio), ratio_interval, observed, expected)
+    return [_series("oe_ratio", ratio), _series("oe_lower", lower), _series("oe_upper", upper)]
+
+
+def funnel_columns(results: pl.DataFrame) -> list[pl.Series]:
+    """Funnel limits and position of each row among the units of its indicator, period and
+    level: on O/E for risk-adjusted indicators, on the proportion otherwise; none for
+    unadjusted means and medians, and none for a unit without peers (the nation).
+
+    `results` must be sorted so that each indicator × period × level is one run.
+    """
+    size = results.height
+    limits = {name: np.full(size, np.nan) for name in FUNNEL_COLUMNS}
+    position = np.full(size, None, dtype=object)
+    runs = (
+        results.with_row_index("_row")
+        .group_by("indicator", "period", "level", maintain_order=True)
+        .agg(
+            pl.col("_row").first().alias("start"),
+            pl.len().alias("n"),
+            pl.col("type").first(),
+            pl.col("risk_adjusted").first(),
+            pl.col("overdispersion").first(),
+        )
+        .filter(pl.col("n") >= 2)
+    )
+    sizes = {
+        "numerator": _floats(results, "numerator"),
+        "denominator": _floats(results, "denominator"),
+        "observed": _floats(results, "observed"),
+        "expected": _floats(results, "expected"),
+    }
+    for start, n, kind, adjusted, overdispersion in runs.select(
+        "start", "n", "type", "risk_adjusted", "overdispersion"
+    ).iter_rows():
+        rows = slice(start, start + n)
+        found: FunnelLimits
+        if adjusted:
+            found = ratio_funnel(
+                sizes["observed"][rows], sizes["expected"][rows], overdispersion=overdispersion
+            )
+        elif kind == "proportion":
+            found = proportion_funnel(
+                sizes["numerator"][rows], sizes["denominator"][rows], overdispersion=overdispersion
+            )
+        else:
+            continue
+        for name in FUNNEL_COLUMNS:
+            limits[name][rows] = getattr(found, name.removeprefix("funnel_"))
+        position[rows] = found.position
+    return [
+        *(_series(name, values) for name, values in limits.items()),
+        pl.Series("funnel_position", position.tolist(), dtype=pl.String),
+    ]

@@ -1,0 +1,300 @@
+"""Risk adjustment (casemix-justering): expected outcomes per unit from a national model.
+
+A hospital that treats older, sicker patients will have more deaths than one that does not,
+whatever its quality. The engine therefore compares each unit's observed outcomes with those
+expected for its own patients under a model fitted on the whole nation's registrations of the
+period. This module holds the statistics; `indicators.engine` decides which rows go in.
+
+The model (logistic for 0/1 outcomes, Poisson for counts) is fitted on collapsed covariate
+patterns: registrations with the same covariate values are one row of the fit, weighted by
+their number. A GLM on the patterns' mean outcome with those weights gives the same
+coefficients as the fit on single registrations (a unit test holds the two together, and
+both to statsmodels), in a fraction of the time wherever the covariates are discrete, and no
+worse where they are not. Expected values are then summed per unit in one more pass over
+the registrations, with each period's coefficients joined on, rather than per unit pattern.
+
+Missing covariates are never dropped silently: a missing number is set to the national median
+of the period and flagged by a term `<name>_missing`; a missing category is its own level
+`missing`. Every registration in the denominator is therefore in the model and in `expected`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from indicators.definition import RiskModel
+from indicators.glm import Family, GlmFit, fit_glm, inverse_link
+
+MISSING_LEVEL = "missing"
+"""The level a missing categorical covariate takes."""
+
+MISSING_SUFFIX = "_missing"
+"""Suffix of the 0/1 term that flags an imputed numeric covariate."""
+
+FloatArray = npt.NDArray[np.float64]
+
+SEPARATION_LOG_ODDS = 15.0
+"""A fitted log-odds beyond ±15 (a probability within 3e-7 of 0 or 1) signals separation."""
+
+OBSERVED_EXPECTED: dict[str, pl.DataType] = {
+    "period": pl.Int32(),
+    "unit_id": pl.Int64(),
+    "observed": pl.Float64(),
+    "expected": pl.Float64(),
+}
+"""Observed and expected per registering unit and year, as risk adjustment returns them."""
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """What the methods page shows about one fitted risk model (one indicator, one period).
+
+    `coefficients` are on the scale of the linear predictor (log-odds for binomial, log rate
+    for poisson), named `intercept`, `<numeric>`, `<numeric>_missing` and `<categorical>=<level>`
+    against `reference_levels`. `imputed` holds the median used for each numeric covariate,
+    `missing` the number of registrations with the covariate missing. `c_statistic` is the
+    area under the ROC curve of the fitted probabilities (binomial only).
+    """
+
+    indicator: str
+    period: int
+    family: Family
+    n: int
+    events: float
+    coefficients: dict[str, float]
+    standard_errors: dict[str, float]
+    c_statistic: float | None
+    reference_levels: dict[str, str]
+    imputed: dict[str, float]
+    missing: dict[str, int]
+    converged: bool
+    notes: tuple[str, ...] = field(default=())
+
+
+def numeric_covariates(model: RiskModel) -> list[str]:
+    return [name for name in model.covariates if name not in model.categorical]
+
+
+def _median_column(name: str) -> str:
+    return f"_median_{name}"
+
+
+def national_patterns(rows: pl.LazyFrame, model: RiskModel) -> pl.LazyFrame:
+    """The nation's registrations collapsed to (period, covariate values): count, outcome sum,
+    and each numeric covariate's median in the period (what a blank is set to).
+
+    `rows` holds the registrations in the denominator with `period`, `unit_id`, `outcome` and
+    the covariates. Values are grouped as they are, a blank being a group of its own, and the
+    patterns are sorted, so the fit sees them in the same order on every run.
+    """
+    medians = rows.group_by("period").agg(
+        pl.col(name).cast(pl.Float64).median().alias(_median_column(name))
+        for name in numeric_covariates(model)
+    )
+    return (
+        rows.group_by("period", *model.covariates)
+        .agg(pl.len().alias("count"), pl.col("outcome").cast(pl.Float64).sum())
+        .join(medians, on="period", how="left")
+        .sort("period", *model.covariates, nulls_last=False)
+    )
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A risk model fitted in every period: what expected values are computed from.
+
+    `coefficients` has one row per period: the medians blanks are set to and one column
+    `_b<i>` per term of `terms` (zero where the term is not in that period's model).
+    """
+
+    family: Family
+    terms: dict[str, pl.Expr]
+    coefficients: pl.DataFrame
+
+    def expected_by_unit(self, rows: pl.LazyFrame) -> pl.LazyFrame:
+        """Observed (sum of outcomes) and expected (sum of predictions) per unit and period."""
+        if not self.terms:  # nothing was fitted: no registrations in any period
+            return pl.LazyFrame(schema=OBSERVED_EXPECTED)
+        linear = pl.sum_horizontal(
+            expression * pl.col(f"_b{i}") for i, expression in enumerate(self.terms.values())
+        )
+        if self.family == "binomial":
+            predicted = 1.0 / (1.0 + (-linear).exp())
+        else:
+            predicted = linear.clip(upper_bound=700.0).exp()
+        return (
+            rows.join(self.coefficients.lazy(), on="period", how="left", maintain_order="left")
+            .group_by("period", "unit_id", maintain_order=True)
+            .agg(pl.col("outcome").sum().alias("observed"), predicted.sum().alias("expected"))
+            .select(pl.col(name).cast(dtype) for name, dtype in OBSERVED_EXPECTED.items())
+        )
+
+
+def fit_national(
+    patterns: pl.DataFrame, indicator: str, model: RiskModel
+) -> tuple[FittedModel, dict[tuple[str, int], ModelReport]]:
+    """Fit the model in each period on the nation's patterns (see `national_patterns`).
+
+    Returns the fitted model and one `ModelReport` per period keyed by (indicator, period).
+    """
+    family: Family = model.family or "binomial"
+    terms: dict[str, pl.Expr] = {}
+    rows: list[dict[str, float]] = []
+    reports: dict[tuple[str, int], ModelReport] = {}
+    by_period = patterns.partition_by("period", as_dict=True, maintain_order=True)
+    for (period,), national in sorted(by_period.items()):
+        design = _design(national, model)
+        count = national["count"].to_numpy().astype(np.float64)
+        outcome = national["outcome"].to_numpy().astype(np.float64)
+        matrix = design.matrix(national)
+        fitted = fit_glm(family, outcome / count, matrix, count)
+        terms |= design.terms
+        coefficients = dict(zip(design.terms, fitted.params.tolist(), strict=True))
+        rows.append(
+            {"period": period}
+            | {_median_column(name): value for name, value in design.medians.items()}
+            | coefficients
+        )
+        missing = _missing(national, model)
+        reports[(indicator, int(period))] = ModelReport(
+            indicator=indicator,
+            period=int(period),
+            family=family,
+            n=int(count.sum()),
+            events=float(outcome.sum()),
+            coefficients=coefficients,
+            standard_errors=dict(zip(design.terms, fitted.bse.tolist(), strict=True)),
+            c_statistic=(
+                c_statistic(inverse_link(family, matrix @ fitted.params), outcome, count)
+                if family == "binomial"
+                else None
+            ),
+            reference_levels=design.reference_levels,
+            imputed={name: value for name, value in design.medians.items() if missing[name]},
+            missing=missing,
+            converged=fitted.converged,
+            notes=(*design.notes, *_fit_notes(family, fitted, matrix)),
+        )
+    table = pl.DataFrame(
+        {
+            "period": pl.Series([row["period"] for row in rows], dtype=pl.Int32),
+            **{
+                _median_column(name): pl.Series(
+                    [row.get(_median_column(name)) for row in rows], dtype=pl.Float64
+                )
+                for name in numeric_covariates(model)
+            },
+            **{
+                f"_b{i}": pl.Series([row.get(term, 0.0) for row in rows], dtype=pl.Float64)
+                for i, term in enumerate(terms)
+            },
+        }
+    )
+    return FittedModel(family, terms, table), reports
+
+
+@dataclass(frozen=True)
+class _Design:
+    terms: dict[str, pl.Expr]
+    reference_levels: dict[str, str]
+    medians: dict[str, float]
+    notes: list[str]
+
+    def matrix(self, patterns: pl.DataFrame) -> FloatArray:
+        """The design matrix of `patterns`, one column per term."""
+        columns = [expression.alias(term) for term, expression in self.terms.items()]
+        return patterns.select(columns).to_numpy().astype(np.float64)
+
+
+def _design(national: pl.DataFrame, model: RiskModel) -> _Design:
+    """One period's terms, as expressions over the covariates and the median columns, with
+    the missing-value rule: a blank number is the period's median plus a `<name>_missing`
+    flag (only where something is missing); a blank category is the level `missing`;
+    dummies against the most frequent level (ties by name); terms that do not vary dropped."""
+    terms: dict[str, pl.Expr] = {"intercept": pl.lit(1.0)}
+    medians: dict[str, float] = {}
+    for name in numeric_covariates(model):
+        median = national[_median_column(name)][0]
+        medians[name] = 0.0 if median is None else float(median)
+        terms[name] = (
+            pl.col(name).cast(pl.Float64).fill_null(pl.col(_median_column(name)).fill_null(0.0))
+        )
+        terms[name + MISSING_SUFFIX] = pl.col(name).is_null().cast(pl.Float64)
+    reference_levels: dict[str, str] = {}
+    for name in model.categorical:
+        levels = (
+            national.group_by(name)
+            .agg(pl.col("count").sum())
+            .with_columns(pl.col(name).cast(pl.String).fill_null(MISSING_LEVEL).alias("_label"))
+            .sort(["count", "_label"], descending=[True, False])
+        )
+        reference_levels[name] = levels["_label"][0]
+        for level, label in levels.select(name, "_label").rows()[1:]:
+            terms[f"{name}={label}"] = (
+                pl.col(name).is_null()
+                if level is None
+                else (pl.col(name) == pl.lit(level, dtype=national[name].dtype)).fill_null(False)
+            ).cast(pl.Float64)
+    spread = national.select(
+        (expression.max() - expression.min()).alias(term)
+        for term, expression in terms.items()
+        if term != "intercept"
+    ).row(0, named=True)
+    notes: list[str] = []
+    for term, width in spread.items():
+        if not width:
+            del terms[term]
+            if not term.endswith(MISSING_SUFFIX):
+                notes.append(f"{term} dropped: it does not vary in this period")
+    return _Design(terms, reference_levels, medians, notes)
+
+
+def _fit_notes(family: Family, fitted: GlmFit, matrix: FloatArray) -> list[str]:
+    """What a reader of the model should know about a fit that is not a clean one."""
+    notes = [] if fitted.converged else [f"did not converge in {fitted.iterations} steps"]
+    if family == "binomial":
+        linear = np.abs(matrix @ fitted.params)
+        if (linear > SEPARATION_LOG_ODDS).any():
+            notes.append(
+                "separation: some covariate patterns are predicted with near certainty, so "
+                "some coefficients are not estimable (their size is arbitrary)"
+            )
+    return notes
+
+
+def c_statistic(predicted: FloatArray, events: FloatArray, count: FloatArray) -> float | None:
+    """Area under the ROC curve from patterns: the chance that a registration with the event
+    has a higher predicted risk than one without (ties count half). Equals the AUC computed on
+    single registrations, since a pattern's registrations share one prediction."""
+    non_events = count - events
+    total_events, total_non_events = events.sum(), non_events.sum()
+    if total_events <= 0 or total_non_events <= 0:
+        return None
+    _, tie = np.unique(predicted, return_inverse=True)
+    events_at = np.bincount(tie, weights=events)
+    non_events_at = np.bincount(tie, weights=non_events)
+    below = np.cumsum(non_events_at) - non_events_at
+    concordant = (events_at * (below + 0.5 * non_events_at)).sum()
+    return float(concordant / (total_events * total_non_events))
+
+
+def _missing(national: pl.DataFrame, model: RiskModel) -> dict[str, int]:
+    counts = national.select(
+        pl.col("count").filter(pl.col(name).is_null()).sum().alias(name)
+        for name in model.covariates
+    )
+    return {name: int(value) for name, value in counts.row(0, named=True).items()}
+
+
+def stored_expected(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Observed and expected per unit from an expected value the registry holds per patient
+    (SAPS II, EuroSCORE). Registrations without an expected value are left out of both."""
+    known = pl.col("expected_value").is_not_null()
+    return rows.group_by("period", "unit_id", maintain_order=True).agg(
+        pl.col("outcome").filter(known).cast(pl.Float64).sum().alias("observed"),
+        pl.col("expected_value").filter(known).cast(pl.Float64).sum().alias("expected"),
+    )
