@@ -58,6 +58,7 @@ ACTIONS: Final = (
     "login.success",
     "login.failure",
     "login.locked",
+    "login.rate_limited",
     "logout",
     "session.expired",
     "totp.enrol",
@@ -84,6 +85,8 @@ ACTIONS: Final = (
     "backup.create",
     "backup.restore",
     "demo.seed",
+    "access.denied",
+    "request.csrf_refused",
 )
 # Columns whose values must never reach the log; `field_changes` records only that they changed.
 SECRET_FIELDS: Final = frozenset(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from data_access.audit import SYSTEM, record_event
 from data_access.bulk_load import replace_registry_data
 from data_access.database import Database
 from data_access.patient_identity import NationalIdCipher, pseudonyms
@@ -58,6 +59,13 @@ def seed_demo(
     registry_id = ensure_registry(database, registry.key, registry.name.nb, registry.name.en)
     replace_registry_data(database, registry_id, patients, demo.registrations, demo.coverage)
     stored = time.perf_counter()
+    record_event(
+        database,
+        "demo.seed",
+        SYSTEM,
+        registry_id=registry_id,
+        details={"registrations": demo.registrations.height, "seed": seed},
+    )
     truth_path = truth_path or settings.instance_path / f"demo_truth_{registry.key}.json"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.write_text(json.dumps(demo.truth, indent=1, sort_keys=True), encoding="utf-8")

@@ -113,7 +113,17 @@ def _csrf_refused(error: CSRFError) -> flask.Response:
     )
 
 
-def _too_many(_error: Exception) -> flask.Response:
+def _too_many(error: Exception) -> flask.Response:
+    record_event(
+        identity.database(),
+        "login.rate_limited",
+        identity.current_actor(),
+        details={
+            "path": flask.request.path,
+            "username": flask.request.form.get("username", "")[:80] or None,
+            "limit": str(getattr(error, "description", "")),
+        },
+    )
     language = flask.request.args.get("lang", "nb")
     return views.render(
         "login.html",

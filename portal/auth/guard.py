@@ -17,7 +17,7 @@ import flask
 
 from data_access.access import AccessScope
 from data_access.audit import record_event
-from portal.auth.identity import current_actor, current_scope, database
+from portal.auth.identity import current_actor, current_scope, current_user, database
 
 Requirement = Literal["public", "authenticated", "admin", "installation_admin"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -111,15 +111,15 @@ def enforce_access() -> flask.Response | None:
     scope = current_scope()
     if satisfies(scope, requirement):
         return None
-    if scope.authenticated:
-        # A logged-in user reaching for what their grants do not cover is worth tracing.
-        record_event(
-            database(),
-            "access.denied",
-            current_actor(),
-            details={"path": flask.request.path, "requirement": requirement},
-        )
-        return _refuse(403, "not allowed")
+    user = current_user()
+    if scope.authenticated or user is not None:
+        # A known user reaching for what their grants (or a missing second factor) do not
+        # allow is worth tracing; anonymous visitors are not logged, to keep the log useful.
+        details = {"path": flask.request.path, "requirement": requirement}
+        if not scope.authenticated:
+            details["reason"] = "second factor missing"
+        record_event(database(), "access.denied", current_actor(), details=details)
+        return _refuse(403 if scope.authenticated else 401, "not allowed")
     return _refuse(401, "not allowed")
 
 

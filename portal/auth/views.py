@@ -46,17 +46,18 @@ def make_blueprint(limiter: Limiter) -> flask.Blueprint:
         methods=["POST"],
         key_func=lambda: "account:" + flask.request.form.get("username", "").strip().lower(),
     )
-    per_session = limiter.limit(
-        "10 per minute", methods=["POST"], key_func=lambda: "session:" + _session_key()
+    # Code guesses count per account, whichever session or address they come from.
+    per_user = limiter.limit(
+        "10 per minute", methods=["POST"], key_func=lambda: "user:" + _user_key()
     )
     blueprint.add_url_rule(
         "/login", "login", per_account(per_address(login)), methods=["GET", "POST"]
     )
     blueprint.add_url_rule(
-        "/login/totp", "totp", per_session(per_address(totp)), methods=["GET", "POST"]
+        "/login/totp", "totp", per_user(per_address(totp)), methods=["GET", "POST"]
     )
     blueprint.add_url_rule(
-        "/login/enrol", "enrol", per_session(per_address(enrol)), methods=["GET", "POST"]
+        "/login/enrol", "enrol", per_user(per_address(enrol)), methods=["GET", "POST"]
     )
     blueprint.add_url_rule("/logout", "logout", logout, methods=["POST"])
     return blueprint
@@ -260,6 +261,6 @@ def _language_query() -> dict[str, str]:
     return {"lang": "en"} if _language() == "en" else {}
 
 
-def _session_key() -> str:
-    token = flask.session.get(TOKEN_KEY)
-    return str(token)[:16] if token else str(flask.request.remote_addr)
+def _user_key() -> str:
+    user = current_user()
+    return str(user.id) if user is not None else f"anonymous:{flask.request.remote_addr}"

@@ -15,6 +15,8 @@ from data_access.accounts import create_user, grant
 from data_access.audit import SYSTEM
 from data_access.database import Database
 from data_access.models import AuditEvent, UserSession
+from portal.auth.guard import CALLBACK_ACCESS
+from tests.conftest import callback_headers
 
 PASSWORD = "korrekt-hest-batteri-stift"
 ULLEVAL = 100032
@@ -132,7 +134,21 @@ def test_missing_and_wrong_second_factor(app: flask.Flask, people: Database) -> 
     second = app.test_client()
     response = log_in(second, "doctor")
     assert response.headers["Location"].startswith("/login/totp")
-    # Password alone is not a login: a protected callback is refused.
+    # Password alone is not a login: a protected callback is refused, and that is traced.
+    admin_output = next(o for o, r in CALLBACK_ACCESS.items() if r == "admin")
+    spec = app.extensions["dash"].callback_map[admin_output]
+    forged = {
+        "output": admin_output,
+        "outputs": [],
+        "inputs": [{**i, "value": 1} for i in spec["inputs"]],
+        "state": [{**s, "value": "x"} for s in spec["state"]],
+        "changedPropIds": [],
+    }
+    refused_callback = second.post(
+        "/_dash-update-component", json=forged, headers=callback_headers(second)
+    )
+    assert refused_callback.status_code == 401
+    assert actions(people)[-1] == "access.denied"
     assert second.get("/login/totp").status_code == 200
     refused = second.post(
         "/login/totp", data={"code": "123456", "csrf_token": csrf_token(second, "/login/totp")}
@@ -213,6 +229,7 @@ def test_too_many_guesses_from_one_address_are_refused(app: flask.Flask, people:
         for i in range(21)
     ]
     assert statuses[:20] == [401] * 20 and statuses[20] == 429
+    assert actions(people)[-1] == "login.rate_limited"
 
 
 def test_too_many_guesses_at_one_account_are_refused(app: flask.Flask, people: Database) -> None:

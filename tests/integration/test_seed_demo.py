@@ -8,7 +8,7 @@ import flask
 from sqlalchemy import func, select
 
 from data_access.database import Database
-from data_access.models import CoverageCount, Patient, Registration, Registry
+from data_access.models import AuditEvent, CoverageCount, Patient, Registration, Registry
 from data_access.patient_identity import NationalIdCipher, pseudonym
 from entry.national_id import parse_national_id
 from portal.settings import Settings
@@ -45,6 +45,8 @@ def test_seed_demo_stores_protected_patients_and_registrations(app: flask.Flask)
     with database.reading() as session:
         registry = session.scalar(select(Registry).where(Registry.key == "stroke"))
         assert registry is not None and registry.data_version == 1
+        seeded = session.scalars(select(AuditEvent).where(AuditEvent.action == "demo.seed")).one()
+        assert seeded.details == {"registrations": REGISTRATIONS, "seed": 7}
         assert session.scalar(select(func.count(Registration.id))) == REGISTRATIONS
         patients = session.scalars(select(Patient)).all()
         assert 0 < len(patients) < REGISTRATIONS
