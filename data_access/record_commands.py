@@ -186,14 +186,7 @@ def update_registration(
     """
     reason = (reason or "").strip() or None
     with database.transaction() as session:
-        found = session.execute(
-            select(Registration, Registry.key)
-            .join(Registry, Registry.id == Registration.registry_id)
-            .where(Registration.id == registration_id)
-        ).one_or_none()
-        if found is None:
-            raise StaleRecord(None)
-        registration, registry_key = found
+        registration, registry_key = _registration_with_registry(session, registration_id)
         old_status, old_document = registration.status, dict(registration.values)
         new_status = status or old_status
         _authorise(scope, registry_key, registration.unit_id, old_status, new_status)
@@ -272,14 +265,7 @@ def delete_registration(
     """
     reason = (reason or "").strip() or None
     with database.transaction() as session:
-        found = session.execute(
-            select(Registration, Registry.key)
-            .join(Registry, Registry.id == Registration.registry_id)
-            .where(Registration.id == registration_id)
-        ).one_or_none()
-        if found is None:
-            raise StaleRecord(None)
-        registration, registry_key = found
+        registration, registry_key = _registration_with_registry(session, registration_id)
         unit_id, old_status = registration.unit_id, registration.status
         admin = scope.may_administer(registry_key, unit_id)
         registrar = scope.may_edit_records(registry_key, unit_id) and old_status == "draft"
@@ -410,3 +396,15 @@ def _current_version(session: Session, registration_id: int) -> int | None:
         .execution_options(populate_existing=True)
     )
     return None if version is None else int(version)
+
+
+def _registration_with_registry(session: Session, registration_id: int) -> tuple[Registration, str]:
+    """The record and its registry's key; a vanished record is as stale as a changed one."""
+    found = session.execute(
+        select(Registration, Registry.key)
+        .join(Registry, Registry.id == Registration.registry_id)
+        .where(Registration.id == registration_id)
+    ).one_or_none()
+    if found is None:
+        raise StaleRecord(None)
+    return found[0], found[1]
