@@ -45,6 +45,7 @@ can still be low.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -83,7 +84,9 @@ class FunnelLimits:
     phi: float = float("nan")
 
 
+@cache
 def _z(confidence: float) -> float:
+    """Two-sided normal quantile; cached, since every funnel asks for the same two."""
     return float(stats.norm.ppf(0.5 + confidence / 2.0))
 
 
