@@ -16,11 +16,10 @@ from pathlib import Path
 
 import polars as pl
 
-UNIT_LEVELS: tuple[str, ...] = ("nation", "region", "trust", "hospital", "department")
-"""Levels from the top down; a unit's parent is always exactly one level above it."""
+from indicators.aggregate import UNIT_LEVEL, UNIT_LEVELS, unit_ancestors, unit_tree
 
-UNIT_LEVEL = pl.Enum(UNIT_LEVELS)
-"""The `level` dtype: an Enum, so levels sort top-down and a typo cannot pass."""
+# The levels and their Enum dtype are the engine's (a unit's parent is always exactly one
+# level above it; the Enum sorts levels top-down and lets no typo pass).
 
 UNITS_CSV = Path(__file__).with_name("units.csv")
 """The shipped tree: org numbers and register names from Enhetsregisteret."""
@@ -202,27 +201,16 @@ def ancestors(frame: pl.DataFrame) -> pl.DataFrame:
     registrations on `unit_id` with this frame makes each registration count once at
     every level, which is how the engine aggregates all levels in one pass.
 
-    Expects a valid tree (see `validate_unit_tree`): it climbs one step per level.
+    Expects a valid tree (see `validate_unit_tree`); the climb is the engine's
+    `indicators.aggregate.unit_ancestors`, one step per level.
     Sorted by unit_id and then from the nation down.
     """
-    units = frame.lazy().select("unit_id", "parent_id", pl.col("level").cast(UNIT_LEVEL))
-    parent_of = units.select(
-        pl.col("unit_id").alias("ancestor_id"), pl.col("parent_id").alias("next_id")
-    )
-    step = units.select("unit_id", pl.col("unit_id").alias("ancestor_id"))
-    steps = [step]
-    for _ in UNIT_LEVELS[1:]:
-        step = (
-            step.join(parent_of, on="ancestor_id", how="inner")
-            .filter(pl.col("next_id").is_not_null())
-            .select("unit_id", pl.col("next_id").alias("ancestor_id"))
-        )
-        steps.append(step)
-    levels = units.select(
+    tree = unit_tree(frame)
+    levels = tree.lazy().select(
         pl.col("unit_id").alias("ancestor_id"), pl.col("level").alias("ancestor_level")
     )
     return (
-        pl.concat(steps)
+        unit_ancestors(tree)
         .join(levels, on="ancestor_id", how="left")
         .sort("unit_id", "ancestor_level")
         .collect()

@@ -20,7 +20,8 @@ from sqlalchemy import Text, cast, select
 
 from data_access.database import Database
 from data_access.models import CoverageCount, Registration, Registry
-from entry.dictionary_model import Dictionary, Variable
+from entry.dictionary_logic import has_number_codes
+from entry.dictionary_model import CHOICE_TYPES, Dictionary, Variable
 
 CORE_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.Int64(),
@@ -77,6 +78,8 @@ def column_types(dictionary: Dictionary) -> dict[str, pl.DataType]:
 def _dtype(variable: Variable) -> pl.DataType | None:
     if variable.type == "descriptive":
         return None
+    if variable.type in CHOICE_TYPES and not has_number_codes(variable):
+        return pl.List(pl.String()) if variable.type == "multiple" else pl.String()
     if variable.type == "calculated":
         return _BY_VALUE_TYPE.get(variable.value_type or "number", pl.Float64())
     return _BY_TYPE[variable.type]

@@ -73,9 +73,7 @@ def start_session(
     user; otherwise the session is only good for the second-factor page until
     `mark_two_factor_done`.
     """
-    _check_start(remote_addr, now, lifetime)
-    with database.transaction() as session:
-        return _insert(session, user_id, remote_addr, now, lifetime, two_factor_done)
+    return renew(database, None, user_id, remote_addr, now, lifetime, two_factor_done)
 
 
 def renew(

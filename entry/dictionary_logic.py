@@ -33,9 +33,14 @@ BASE_TYPES: Mapping[str, ValueType] = {
 
 
 def base_type(variable: Variable) -> ValueType | None:
-    if variable.type == "single" and not all(is_number_code(c.code) for c in variable.choices):
+    if variable.type == "single" and not has_number_codes(variable):
         return "text"
     return BASE_TYPES.get(variable.type)
+
+
+def has_number_codes(variable: Variable) -> bool:
+    """Whether the variable's choice codes all read as numbers; yes/no's 0 and 1 do."""
+    return variable.type == "yesno" or all(is_number_code(c.code) for c in variable.choices)
 
 
 def check_logic(

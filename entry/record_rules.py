@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Final, Literal
 
-from entry.dictionary_logic import is_number_code
+from entry.dictionary_logic import has_number_codes, is_number_code
 from entry.dictionary_model import Dictionary, Severity, Text, Variable
 from entry.expressions import evaluate, variables_of
 
@@ -331,13 +331,12 @@ def _time(raw: object) -> time:
 
 def _code(variable: Variable, raw: object) -> int | float | str:
     """A choice code: a number when the variable's codes are numbers, as the logic reads it."""
-    codes = ("0", "1") if variable.type == "yesno" else tuple(c.code for c in variable.choices)
     if isinstance(raw, bool):
         raw = int(raw)
     text = str(raw).strip()
     if isinstance(raw, float) and raw.is_integer():
         text = str(int(raw))
-    if not all(is_number_code(code) for code in codes):
+    if not has_number_codes(variable):
         return text
     if not is_number_code(text):
         raise ValueError("code")

@@ -52,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from indicators.intervals import poisson_exact, ratio_interval
+from indicators.intervals import _floats, poisson_exact, ratio_interval
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -88,11 +88,6 @@ class FunnelLimits:
 def _z(confidence: float) -> float:
     """Two-sided normal quantile; cached, since every funnel asks for the same two."""
     return float(stats.norm.ppf(0.5 + confidence / 2.0))
-
-
-def _pair(first: npt.ArrayLike, second: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    a, b = np.broadcast_arrays(np.asarray(first, np.float64), np.asarray(second, np.float64))
-    return np.array(a, dtype=np.float64), np.array(b, dtype=np.float64)
 
 
 def _positions(
@@ -167,7 +162,7 @@ def proportion_funnel(
     sizes that are not the units' own (PHE's 100-point table) or around another standard.
     `method="phe"` has no overdispersion, so `overdispersion` is ignored there.
     """
-    x, n = _pair(numerator, denominator)
+    x, n = _floats(numerator, denominator)
     usable = np.isfinite(x) & (n > 0) & (x >= 0) & (x <= n)
     safe_n = np.where(usable, n, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -214,7 +209,7 @@ def ratio_funnel(
     With FunnelPlotR's method the limits depend on each unit's E (the x-axis); with
     `method="phe"` on its O, and `overdispersion` is ignored (PHE has none).
     """
-    o, e = _pair(observed, expected)
+    o, e = _floats(observed, expected)
     size_known = np.isfinite(e) & (e > 0)
     usable = size_known & np.isfinite(o) & (o >= 0)
     safe_e = np.where(size_known, e, 1.0)

@@ -8,10 +8,17 @@ from entry.registry_folder import RegistryFolder, discover_registries
 from portal.settings import Settings
 
 EXTENSION_KEY = "registries"
+DICTIONARY_FILES_KEY = "registry_dictionary_files"
 
 
 def init_app(app: flask.Flask, settings: Settings) -> None:
-    app.extensions[EXTENSION_KEY] = discover_registries(settings.registries_path)
+    registries = discover_registries(settings.registries_path)
+    app.extensions[EXTENSION_KEY] = registries
+    # The bytes of each dictionary.csv, read once alongside the parsed dictionary, so the
+    # download and the version shown always match what this process serves.
+    app.extensions[DICTIONARY_FILES_KEY] = {
+        r.key: r.dictionary_path.read_bytes() for r in registries
+    }
 
 
 def installed_registries() -> tuple[RegistryFolder, ...]:
@@ -20,3 +27,9 @@ def installed_registries() -> tuple[RegistryFolder, ...]:
         return ()
     registries: tuple[RegistryFolder, ...] = flask.current_app.extensions[EXTENSION_KEY]
     return registries
+
+
+def dictionary_file(registry: RegistryFolder) -> bytes:
+    """The registry's dictionary.csv as read at start-up, byte for byte."""
+    files: dict[str, bytes] = flask.current_app.extensions[DICTIONARY_FILES_KEY]
+    return files[registry.key]

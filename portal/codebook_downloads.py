@@ -15,7 +15,7 @@ import xlsxwriter
 from entry.redcap import export_redcap
 from entry.registry_folder import RegistryFolder
 from portal.auth.guard import route_access
-from portal.catalogue import installed_registries
+from portal.catalogue import dictionary_file, installed_registries
 from portal.components.codebook_facts import registry_facts
 from portal.i18n import normalise_language, translate
 
@@ -53,7 +53,7 @@ def _registry(key: str) -> RegistryFolder:
 
 def _csv(registry: RegistryFolder, _language: str) -> tuple[bytes, str]:
     """The registry's own dictionary.csv, byte for byte: what the version hash is taken of."""
-    return registry.dictionary_path.read_bytes(), CSV_TYPE
+    return dictionary_file(registry), CSV_TYPE
 
 
 def _redcap(registry: RegistryFolder, language: str) -> tuple[bytes, str]:

@@ -14,7 +14,6 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from data_access.audit import record_event
 from portal.auth import guard, identity, views
-from portal.i18n import translate
 from portal.settings import Settings
 
 CSRF_COOKIE = "_csrf_token"  # the cookie Dash's renderer sends back as the X-CSRFToken header
@@ -99,18 +98,9 @@ def _csrf_refused(error: CSRFError) -> flask.Response:
         identity.current_actor(),
         details={"path": flask.request.path, "reason": error.description},
     )
-    language = flask.request.args.get("lang", "nb")
     if flask.request.path == guard.DASH_UPDATE_ENDPOINT:
         return flask.jsonify(error=error.description), 400  # type: ignore[return-value]
-    return views.render(
-        "login.html",
-        "login.heading",
-        status=400,
-        action=flask.request.path,
-        next_url="/",
-        username="",
-        message=translate("login.csrf", language),
-    )
+    return views.login_page("/", "login.csrf", status=400)
 
 
 def _too_many(error: Exception) -> flask.Response:
@@ -124,13 +114,4 @@ def _too_many(error: Exception) -> flask.Response:
             "limit": str(getattr(error, "description", "")),
         },
     )
-    language = flask.request.args.get("lang", "nb")
-    return views.render(
-        "login.html",
-        "login.heading",
-        status=429,
-        action=flask.request.path,
-        next_url="/",
-        username="",
-        message=translate("login.too_many", language),
-    )
+    return views.login_page("/", "login.too_many", status=429)

@@ -34,13 +34,6 @@ class PortalUser(UserMixin):  # type: ignore[misc]
     fully_authenticated: bool
     needs_enrolment: bool
 
-    def get_id(self) -> str:
-        return str(self.id)
-
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
 
 def now() -> datetime:
     return datetime.now(UTC)

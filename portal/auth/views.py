@@ -23,6 +23,7 @@ from portal.auth.guard import route_access
 from portal.auth.identity import (
     TOKEN_KEY,
     current_actor,
+    current_session,
     current_user,
     database,
     now,
@@ -82,15 +83,16 @@ def render(template: str, title_key: str, status: int = 200, **context: object) 
 @route_access("public")
 def login() -> flask.Response:
     next_url = _safe_next(flask.request.values.get("next"))
+    current_session()  # notices (and audits) a session that ran out since the last request
     message_key = "login.expired" if flask.g.get("session_expired") else None
     if flask.request.method == "GET":
-        return _login_page(next_url, message_key)
+        return login_page(next_url, message_key)
     username = flask.request.form.get("username", "").strip().lower()
     password = flask.request.form.get("password", "")
     result = authenticate_password(database(), username, password, remote_addr(), now())
     if result.outcome != "ok" or result.user_id is None:
         message = "login.locked" if result.outcome == "locked" else "login.failed"
-        return _login_page(next_url, message, username=username, status=401)
+        return login_page(next_url, message, username=username, status=401)
     user = get_user(database(), result.user_id)
     assert user is not None
     needs_second_factor = two_factor_required(user)
@@ -224,7 +226,7 @@ def _complete_login(actor: Actor) -> flask.Response:
     return flask.redirect(_safe_next(flask.session.pop("next", None)))
 
 
-def _login_page(
+def login_page(
     next_url: str, message_key: str | None, username: str = "", status: int = 200
 ) -> flask.Response:
     language = _language()

@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from pathlib import Path
 
 from entry.dictionary import Bound, Variable
 from entry.expressions import parse, variables_of
@@ -40,9 +39,9 @@ class VariableFacts:
     indicators: tuple[str, ...]
 
 
-def dictionary_version(path: Path) -> str:
+def dictionary_version(content: bytes) -> str:
     """A short SHA-256 of the file's bytes: the same file always gives the same version."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:VERSION_LENGTH]
+    return hashlib.sha256(content).hexdigest()[:VERSION_LENGTH]
 
 
 def indicators_by_variable(indicators: tuple[Indicator, ...]) -> dict[str, tuple[Indicator, ...]]:

@@ -14,7 +14,7 @@ from dash.development.base_component import Component
 
 from entry.registry_folder import Form, RegistryFolder
 from portal import urls
-from portal.catalogue import installed_registries
+from portal.catalogue import dictionary_file, installed_registries
 from portal.components.codebook_facts import VariableFacts, dictionary_version, registry_facts
 from portal.components.shell import page_frame
 from portal.i18n import normalise_language, request_language, translate
@@ -67,7 +67,7 @@ def _codebook(registry: RegistryFolder, form: str | None, language: str) -> list
             translate(
                 "codebook.version",
                 language,
-                version=dictionary_version(registry.dictionary_path),
+                version=dictionary_version(dictionary_file(registry)),
             ),
             id="codebook-version",
         ),

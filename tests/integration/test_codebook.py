@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import zipfile
@@ -125,6 +126,14 @@ def test_csv_download_parses_back_to_the_same_dictionary(sqlite_app: flask.Flask
     assert "attachment" in response.headers["Content-Disposition"]
     parsed = parse_dictionary(response.get_data(as_text=True))
     assert parsed == load_dictionary(STROKE / "dictionary.csv")
+
+
+def test_version_and_csv_are_the_dictionary_file(sqlite_app: flask.Flask) -> None:
+    """The CSV is the file byte for byte and the version its SHA-256, computed here anew."""
+    file = (STROKE / "dictionary.csv").read_bytes()
+    assert sqlite_app.test_client().get("/codebook/stroke.csv").get_data() == file
+    text = _text(render_page(sqlite_app.test_client(), "/codebook", "?lang=en"))
+    assert hashlib.sha256(file).hexdigest()[:12] in text
 
 
 def test_xlsx_download_is_one_sheet_with_every_variable(sqlite_app: flask.Flask) -> None:

@@ -11,7 +11,14 @@ from polars.testing import assert_series_equal
 
 from data_access.database import Database
 from data_access.reference_data import read_units
-from data_access.snapshot import data_version, registration_frame, snapshot, typed_values
+from data_access.snapshot import (
+    column_types,
+    data_version,
+    registration_frame,
+    snapshot,
+    typed_values,
+)
+from entry.dictionary import Choice, Text, Variable
 from entry.dictionary_model import Dictionary
 from entry.registry_folder import read_registry_folder
 from portal.settings import PROJECT_ROOT
@@ -133,3 +140,27 @@ def test_every_stored_form_decodes_and_bookkeeping_keys_are_ignored() -> None:
     assert dict(frame.schema) == {**dict(raw.drop("values").schema), **types}
     assert frame.row(0)[4:] == (time(8, 30), [1, 3], "fri tekst", date(2024, 2, 29), None)
     assert frame.row(1)[4:] == (time(23, 59), None, None, None, datetime(2024, 1, 2, 3, 4))
+
+
+def test_choices_with_text_codes_keep_their_codes() -> None:
+    coded = (Choice("a", Text("A", "A")), Choice("b", Text("B", "B")))
+    dictionary = Dictionary(
+        variables=(
+            Variable("s", "f", 1, "single", Text("S", "S"), choices=coded, value_type="text"),
+            Variable("m", "f", 2, "multiple", Text("M", "M"), choices=coded, value_type="codes"),
+        ),
+        forms=("f",),
+    )
+    types = column_types(dictionary)
+    assert types == {"s": pl.String(), "m": pl.List(pl.String())}
+    raw = pl.DataFrame(
+        {
+            "id": [1],
+            "unit_id": [10],
+            "event_date": [None],
+            "status": ["complete"],
+            "values": ['{"s": "b", "m": ["a", "b"]}'],
+        },
+        schema_overrides={"event_date": pl.Date()},
+    )
+    assert typed_values(raw, types).row(0)[4:] == ("b", ["a", "b"])
