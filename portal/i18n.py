@@ -17,14 +17,22 @@ import yaml
 Language = Literal["nb", "en"]
 LANGUAGES: tuple[Language, ...] = ("nb", "en")
 DEFAULT_LANGUAGE: Language = "nb"
-CATALOGUE_PATH = Path(__file__).resolve().parent / "translations.yaml"
+CATALOGUE_FOLDER = Path(__file__).resolve().parent / "translations"
+"""One YAML file per area of the portal (`core.yaml`, `forms.yaml`, ...), merged at first use;
+a key defined twice is an error, so two areas can never silently overwrite each other."""
 
 
 @cache
 def catalogue() -> dict[str, dict[str, str]]:
-    with CATALOGUE_PATH.open(encoding="utf-8") as handle:
-        loaded = yaml.safe_load(handle)
-    return {str(key): {str(k): str(v) for k, v in texts.items()} for key, texts in loaded.items()}
+    merged: dict[str, dict[str, str]] = {}
+    for path in sorted(CATALOGUE_FOLDER.glob("*.yaml")):
+        with path.open(encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle) or {}
+        for key, texts in loaded.items():
+            if str(key) in merged:
+                raise ValueError(f"translation key {key!r} is defined twice ({path.name})")
+            merged[str(key)] = {str(k): str(v) for k, v in texts.items()}
+    return merged
 
 
 def normalise_language(value: object) -> Language:

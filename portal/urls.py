@@ -28,3 +28,68 @@ def codebook_file(registry_key: str, kind: str, language: str) -> str:
     """A codebook download: `kind` is "csv", "xlsx" or "redcap" (plain Flask routes)."""
     name = f"{registry_key}-redcap.csv" if kind == "redcap" else f"{registry_key}.{kind}"
     return page_url(f"/codebook/{name}", language)
+
+
+# Public results (issue 6). Every filter of a page is a query parameter, so an address
+# reproduces the view exactly; `filters` are the page's own (year, level, sort, view, ...).
+def results(registry_key: str, language: str, **filters: str | int | None) -> str:
+    """The registry's overview of every indicator."""
+    return page_url("/results", language, registry=registry_key, **filters)
+
+
+def indicator(
+    registry_key: str, indicator_key: str, language: str, **filters: str | int | None
+) -> str:
+    """One indicator: units with intervals against the nation, trend, funnel, table."""
+    return page_url(
+        "/results/indicator", language, registry=registry_key, indicator=indicator_key, **filters
+    )
+
+
+def unit_profile(
+    registry_key: str, unit_id: int, language: str, **filters: str | int | None
+) -> str:
+    """One unit's profile (sykehusprofil): every indicator against the nation and region."""
+    return page_url("/results/unit", language, registry=registry_key, unit=unit_id, **filters)
+
+
+def methods(language: str, section: str | None = None) -> str:
+    """The methods page; `section` is the anchor of one topic (interval, funnel, ...)."""
+    address = page_url("/methods", language)
+    return f"{address}#{section}" if section else address
+
+
+def results_csv(
+    registry_key: str, indicator_key: str, language: str, **filters: str | int | None
+) -> str:
+    """The indicator's public table as CSV (a plain Flask route)."""
+    return page_url(f"/results/{registry_key}/{indicator_key}.csv", language, **filters)
+
+
+# Logged-in pages (issues 4 and 7).
+def registrations(registry_key: str, language: str, **filters: str | int | None) -> str:
+    """The registrar's list of the user's units' registrations."""
+    return page_url("/registrations", language, registry=registry_key, **filters)
+
+
+def registration_form(
+    registry_key: str,
+    form: str,
+    language: str,
+    registration_id: int | None = None,
+    unit_id: int | None = None,
+) -> str:
+    """A data-entry form: an existing registration by id, or a new one at `unit_id`."""
+    return page_url(
+        "/registrations/form",
+        language,
+        registry=registry_key,
+        form=form,
+        id=registration_id,
+        unit=unit_id,
+    )
+
+
+def export(registry_key: str, language: str) -> str:
+    """The analyst export page."""
+    return page_url("/export", language, registry=registry_key)

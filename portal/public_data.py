@@ -1,0 +1,48 @@
+"""The one door through which public pages and the public API read results.
+
+Everything here goes through `indicators.public_results`, so a page cannot show a suppressed
+number by forgetting a filter: the numbers are gone before a page sees the frame. Results
+come from `results_cache` (computed once per data version), so a page never waits for a
+refit; the unit names come from the database's tree.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from data_access.reference_data import read_units
+from entry.registry_folder import RegistryFolder
+from indicators import Indicator, public_results
+from portal.auth.identity import database, settings
+from portal.catalogue import installed_registries
+from portal.results_cache import cached_results
+
+UNIT_COLUMNS = ("unit_id", "parent_id", "level", "name", "short_name")
+
+
+def find_registry(key: str | None) -> RegistryFolder | None:
+    """The installed registry named `key`; the first one when no key is given."""
+    registries = installed_registries()
+    if not key:
+        return registries[0] if registries else None
+    return next((r for r in registries if r.key == key), None)
+
+
+def find_indicator(registry: RegistryFolder, key: str | None) -> Indicator | None:
+    return next((i for i in registry.indicators if i.key == key), None)
+
+
+def public_frame(registry: RegistryFolder) -> pl.DataFrame:
+    """The registry's public results (suppressed numbers nulled, `note` set) with unit names.
+
+    Columns: the engine's result columns, `note`, and the unit's `parent_id`, `name` and
+    `short_name`.
+    """
+    results = cached_results(settings(), database(), registry)
+    shown = public_results(results, registry.indicators)
+    return shown.join(units().drop("level"), on="unit_id", how="left", maintain_order="left")
+
+
+def units() -> pl.DataFrame:
+    """The organisation tree: unit_id, parent_id, level, name, short_name."""
+    return read_units(database()).select(UNIT_COLUMNS)
