@@ -6,6 +6,7 @@ and shared address shows the reader the language it was shared in.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,8 @@ from urllib.parse import parse_qs
 
 import flask
 import yaml
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 
 Language = Literal["nb", "en"]
 LANGUAGES: tuple[Language, ...] = ("nb", "en")
@@ -48,10 +51,31 @@ def translate(key: str, language: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
-def percent(share: float, language: str) -> str:
-    """A share written as each language does: "40 %" in bokmål, "40%" in English."""
-    number = f"{share * 100:.0f}"
-    return f"{number}%" if normalise_language(language) == "en" else f"{number}\u00a0%"
+LOCALES: dict[Language, str] = {"nb": "nb_NO", "en": "en_GB"}
+"""Babel locales: Norwegian decimal comma and spaced percent; British English otherwise."""
+
+
+def percent(share: float, language: str, decimals: int = 0) -> str:
+    """A share written as each language does: "40,5 %" in bokmål, "40.5%" in English."""
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "") + " %"
+    if normalise_language(language) == "en":
+        pattern = pattern.replace(" %", "%")
+    return babel_numbers.format_percent(
+        share, pattern, locale=LOCALES[normalise_language(language)]
+    ).replace(" ", "\u00a0")
+
+
+def number(value: float, language: str, decimals: int = 1) -> str:
+    """A number with the language's decimal mark and grouping ("1 234,5" / "1,234.5")."""
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return babel_numbers.format_decimal(
+        value, pattern, locale=LOCALES[normalise_language(language)]
+    )
+
+
+def date_text(value: date, language: str) -> str:
+    """A date as readers of the language write it ("25.11.2026" / "25 Nov 2026")."""
+    return babel_dates.format_date(value, "medium", locale=LOCALES[normalise_language(language)])
 
 
 def request_language() -> Language:
