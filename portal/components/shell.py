@@ -46,24 +46,7 @@ def page_frame(
                     ),
                     html.Nav(
                         **{"aria-label": translate("shell.navigation", language)},
-                        children=html.Ul(
-                            className="portal-nav",
-                            children=[
-                                html.Li(
-                                    dcc.Link(
-                                        translate("shell.home", language),
-                                        href=urls.home(language),
-                                    )
-                                ),
-                                html.Li(
-                                    dcc.Link(
-                                        translate("codebook.nav", language),
-                                        href=urls.codebook(None, language),
-                                    )
-                                ),
-                                *_admin_link(language),
-                            ],
-                        ),
+                        children=html.Ul(className="portal-nav", children=_menu(language, path)),
                     ),
                     # A full page load on purpose: the <html lang> must change with the language.
                     html.A(
@@ -113,12 +96,35 @@ def _account(language: str, path: str) -> Component:
     )
 
 
-def _admin_link(language: str) -> list[Component]:
-    """Shown only to administrators; the admin pages and callbacks check again themselves."""
-    scope = current_scope()
-    if not any(scope.may_administer(registry) for registry in scope.roles):
-        return []
-    first = "/admin/users" if scope.is_installation_admin() else "/admin/grants"
-    return [
-        html.Li(dcc.Link(translate("shell.admin", language), href=urls.page_url(first, language)))
+def _menu(language: str, path: str) -> list[Component]:
+    """Public pages for everyone; record and export pages only for users with a role that
+    uses them (the pages and their callbacks check again themselves)."""
+    items = [
+        ("shell.home", urls.home(language), "/"),
+        ("shell.results", urls.page_url("/results", language), "/results"),
+        ("codebook.nav", urls.codebook(None, language), "/codebook"),
+        ("shell.methods", urls.methods(language), "/methods"),
     ]
+    scope = current_scope()
+    roles = {role for granted in scope.roles.values() for role in granted}
+    if roles & {"clinician", "registrar"}:
+        items.append(
+            ("shell.registrations", urls.page_url("/registrations", language), "/registrations")
+        )
+    if roles & {"clinician", "registrar", "analyst"}:
+        items.append(("shell.export", urls.page_url("/export", language), "/export"))
+    if any(scope.may_administer(registry) for registry in scope.roles):
+        first = "/admin/users" if scope.is_installation_admin() else "/admin/grants"
+        items.append(("shell.admin", urls.page_url(first, language), "/admin"))
+    return [
+        _menu_item(translate(key, language), href, section, path) for key, href, section in items
+    ]
+
+
+def _menu_item(text: str, href: str, section: str, path: str) -> html.Li:
+    """`aria-current="page"` tells screen readers (and the stylesheet) where the reader is;
+    dcc.Link cannot carry it, so the current page's entry is a plain link."""
+    here = path == section if section == "/" else path == section or path.startswith(section + "/")
+    if here:
+        return html.Li(html.A(text, href=href, **{"aria-current": "page"}))
+    return html.Li(dcc.Link(text, href=href))
