@@ -5,6 +5,9 @@ summed per registering unit and year in one group-by. What is additive — count
 means the count, mean and sum of squared deviations (M2), which combine exactly (Chan et
 al.) without the cancellation of summed squares — is then carried up the tree by joining
 that small frame with the units' ancestors. Only medians need every value at every level.
+
+Floating-point sums are taken with `fixed_order_sum`, so the same registrations give the same
+results to the last bit, in any row order and on every run (docs/methods.md, "Determinism").
 """
 
 from __future__ import annotations
@@ -18,6 +21,25 @@ from indicators.compiled import CompiledIndicator
 UNIT_LEVELS = ("nation", "region", "trust", "hospital", "department")
 UNIT_LEVEL = pl.Enum(UNIT_LEVELS)
 """Levels from the top down (DESIGN.md, "Words"); results sort by them."""
+
+
+def fixed_order_sum(expression: pl.Expr) -> pl.Expr:
+    """The sum of a float expression within a group, the same to the last bit whatever the
+    order of the rows and however polars splits the work: the group's values are sorted and
+    added one after another (a cumulative sum, which polars cannot reorder). Polars' own
+    `sum()` adds partial sums of parallel chunks in no fixed order, and rounding depends on
+    the order. Nulls are skipped; a group without values sums to 0. Sums of whole numbers
+    (counts) are exact in any order and do not need this."""
+    return expression.sort().cum_sum().last().fill_null(0.0)
+
+
+def exact_sum(expression: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The sum within a group, as a float, of an expression of type `dtype`: whole numbers
+    (counts, 0/1 outcomes) summed as integers, which is exact in any order and much faster
+    than sorting; decimals with `fixed_order_sum`."""
+    if dtype.is_integer() or dtype == pl.Boolean():
+        return expression.sum().cast(pl.Float64)
+    return fixed_order_sum(expression.cast(pl.Float64))
 
 
 def unit_tree(units: pl.DataFrame) -> pl.DataFrame:
@@ -85,11 +107,12 @@ def unit_aggregates(compiled: Sequence[CompiledIndicator]) -> list[pl.Expr]:
                 pl.col(f"_n{i}").sum().alias(f"_num{i}"),
             ]
         else:
-            value = pl.col(item.value_column)
+            value = pl.col(item.value_column).cast(pl.Float64)
+            mean = pl.when(value.count() > 0).then(fixed_order_sum(value) / value.count())
             aggregates += [
                 value.count().alias(f"_den{i}"),
-                value.mean().alias(f"_mean{i}"),
-                (value.var(ddof=0) * value.count()).alias(f"_m2{i}"),
+                mean.alias(f"_mean{i}"),
+                fixed_order_sum((value - mean) ** 2).alias(f"_m2{i}"),
             ]
     return aggregates
 
@@ -116,7 +139,8 @@ def sums_by_unit(
     """
     long = pl.concat([_long(item, per_unit.lazy()) for item in compiled])
     n = pl.col("denominator").sum()
-    mean = (pl.col("denominator") * pl.col("mean")).sum() / n
+    mean = fixed_order_sum(pl.col("denominator") * pl.col("mean")) / n
+    deviations = pl.col("denominator") * (pl.col("mean") - mean) ** 2
     return (
         long.filter(pl.col("denominator") > 0)
         .join(ancestors, on="unit_id", maintain_order="left")
@@ -129,9 +153,7 @@ def sums_by_unit(
             .then(pl.col("numerator").sum())
             .alias("numerator"),
             mean.alias("mean"),
-            (
-                pl.col("m2").sum() + (pl.col("denominator") * (pl.col("mean") - mean) ** 2).sum()
-            ).alias("m2"),
+            (fixed_order_sum(pl.col("m2")) + fixed_order_sum(deviations)).alias("m2"),
         )
         .collect()
     )

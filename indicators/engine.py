@@ -21,6 +21,7 @@ from indicators.achievement import achievement_level, coverage_by_unit
 from indicators.aggregate import (
     UNIT_LEVEL,
     check_units,
+    fixed_order_sum,
     median_values,
     registration_columns,
     sums_by_unit,
@@ -181,19 +182,23 @@ def _with_period(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 def _risk_rows(frame: pl.LazyFrame, item: CompiledIndicator) -> pl.LazyFrame:
     """What a risk model sees: the registrations in the denominator (with a known value, for
-    means and medians), with their outcome, and the covariates or the stored expected value."""
+    means and medians), with their outcome, and the covariates or the stored expected value.
+    The outcome stays a whole number (Int64) where it is one, so that it sums exactly."""
     model = item.indicator.risk_model
     assert model is not None
     counted = item.denominator
     if item.value is not None:
         frame = frame.with_columns(item.value.alias(item.value_column))
         counted = counted & pl.col(item.value_column).is_not_null()
-    outcome = item.outcome.cast(pl.Float64).alias("outcome")
     rows = _with_period(frame).filter(counted)
     if model.expected:
         expected = pl.col(model.expected).cast(pl.Float64).alias("expected_value")
-        return rows.select("period", "unit_id", outcome, expected)
-    return rows.select("period", "unit_id", outcome, *model.covariates)
+        rows = rows.select("period", "unit_id", item.outcome.alias("outcome"), expected)
+    else:
+        rows = rows.select("period", "unit_id", item.outcome.alias("outcome"), *model.covariates)
+    kind = rows.collect_schema()["outcome"]
+    whole = kind.is_integer() or kind == pl.Boolean()
+    return rows.with_columns(pl.col("outcome").cast(pl.Int64 if whole else pl.Float64))
 
 
 def _national_patterns(frame: pl.LazyFrame, item: CompiledIndicator) -> pl.LazyFrame:
@@ -228,7 +233,7 @@ def _with_risk(
         .group_by(
             "indicator", "period", pl.col("ancestor_id").alias("unit_id"), maintain_order=True
         )
-        .agg(pl.col("observed").sum(), pl.col("expected").sum())
+        .agg(fixed_order_sum(pl.col("observed")), fixed_order_sum(pl.col("expected")))
         .collect()
     )
     results = results.join(summed, on=_KEY, how="left", maintain_order="left")

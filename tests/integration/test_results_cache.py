@@ -1,9 +1,14 @@
-"""Indicator results are computed once per data version and shared on disk or in Redis."""
+"""Indicator results are computed once per data version and shared on disk or in Redis, once
+even when several workers miss the cache at the same moment."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import flask
@@ -16,11 +21,56 @@ from data_access.database import Database
 from data_access.reference_data import read_units
 from data_access.snapshot import data_version, read_coverage, registration_frame
 from indicators.engine import compute_results
-from portal.results_cache import PUBLISHED_STATUSES, cached_results, redis_key
+from portal.results_cache import (
+    PUBLISHED_STATUSES,
+    cached_results,
+    lock_path,
+    redis_key,
+    redis_lock_key,
+)
 from portal.settings import Settings
 from tests.integration.test_snapshot import STROKE, seed
 
 REDIS_URL = os.environ.get("TEST_RESULTS_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+WORKERS = 4
+RACE_WINDOW_SECONDS = 2.0
+"""How long the first computation stays open for a second one to start: long enough for
+workers released together to miss the cache and reach `compute` if nothing stops them. Not
+an assertion on time: a longer window only makes a missing lock more certain to show."""
+
+
+class RacingCompute:
+    """Counts computations, thread-safely, and keeps the first one running until a second
+    one starts or `RACE_WINDOW_SECONDS` have passed."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._counting = threading.Lock()
+        self._second = threading.Event()
+
+    def __call__(self, *args: object, **kwargs: object) -> pl.DataFrame:
+        with self._counting:
+            self.calls += 1
+            first = self.calls == 1
+        if first:
+            self._second.wait(RACE_WINDOW_SECONDS)
+        else:
+            self._second.set()
+        return compute_results(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def race(workers: list[Settings], database: Database, compute: RacingCompute) -> list[pl.DataFrame]:
+    """Every worker asks for the results at once, on a cold cache."""
+    start = threading.Barrier(len(workers))
+
+    def ask(settings: Settings) -> pl.DataFrame:
+        start.wait()
+        return cached_results(settings, database, STROKE, compute=compute)
+
+    with ThreadPoolExecutor(len(workers)) as pool:
+        return list(pool.map(ask, workers))
 
 
 class CountingCompute:
@@ -36,6 +86,8 @@ class CountingCompute:
 
 @pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
+    """An empty Redis database for this test alone: the tests of every pytest worker (and of
+    every run on this machine) share it, so they take turns through a lock file."""
     client = redis.Redis.from_url(REDIS_URL)
     try:
         client.ping()
@@ -43,10 +95,15 @@ def redis_client() -> Iterator[redis.Redis]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"Redis at {REDIS_URL} is not reachable: {error} (CI=true)")
         pytest.skip(f"Redis at {REDIS_URL} is not running")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    turn = os.open(Path(tempfile.gettempdir()) / "results-cache-redis-tests.lock", os.O_CREAT)
+    try:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        client.flushdb()
+        yield client
+        client.flushdb()
+    finally:
+        os.close(turn)
+        client.close()
 
 
 def _direct(database: Database) -> pl.DataFrame:
@@ -85,7 +142,10 @@ def test_results_are_cached_on_disk_once_per_version(app: flask.Flask) -> None:
     version = data_version(database, "stroke")
     cached_results(settings, database, STROKE, compute=compute)
     assert compute.calls == 2
-    assert sorted(p.name for p in folder.iterdir()) == [f"stroke-v{version}.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".stroke.lock",
+        f"stroke-v{version}.parquet",
+    ]
 
 
 def test_results_are_shared_through_redis(
@@ -111,3 +171,65 @@ def test_results_are_shared_through_redis(
     assert [k.decode() for k in redis_client.scan_iter("results:stroke:*")] == [
         redis_key("stroke", new)
     ]
+
+
+def test_workers_missing_the_disk_cache_together_compute_once(app: flask.Flask) -> None:
+    seed(app)
+    database: Database = app.extensions["database"]
+    settings: Settings = app.config["PORTAL_SETTINGS"]
+    compute = RacingCompute()
+    found = race([settings] * WORKERS, database, compute)
+    assert compute.calls == 1
+    for other in found[1:]:
+        assert_frame_equal(other, found[0])
+    assert_frame_equal(found[0], _direct(database))
+
+
+def test_workers_missing_redis_together_compute_once(
+    app: flask.Flask, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    seed(app)
+    database: Database = app.extensions["database"]
+    settings = app.config["PORTAL_SETTINGS"].with_changes(cache_url=REDIS_URL)
+    workers = [settings.with_changes(instance_path=tmp_path / f"w{i}") for i in range(WORKERS)]
+    compute = RacingCompute()
+    found = race(workers, database, compute)
+    assert compute.calls == 1
+    for other in found[1:]:
+        assert_frame_equal(other, found[0])
+    assert_frame_equal(found[0], _direct(database))
+    version = data_version(database, "stroke")
+    assert not redis_client.exists(redis_lock_key("stroke", version))
+
+
+def test_a_lock_held_too_long_does_not_block_for_good(
+    app: flask.Flask, redis_client: redis.Redis
+) -> None:
+    """A worker that waited its time computes anyway, on disk and in Redis."""
+    seed(app)
+    database: Database = app.extensions["database"]
+    settings: Settings = app.config["PORTAL_SETTINGS"]
+    version = data_version(database, "stroke")
+    folder = settings.instance_path / "results"
+    folder.mkdir(parents=True)
+    stuck = os.open(lock_path(folder, "stroke"), os.O_RDWR | os.O_CREAT)
+    redis_lock = redis_client.lock(redis_lock_key("stroke", version), timeout=60)
+    try:
+        fcntl.flock(stuck, fcntl.LOCK_EX)
+        assert redis_lock.acquire(blocking=False)
+        compute = CountingCompute()
+        on_disk = cached_results(settings, database, STROKE, compute=compute, lock_seconds=0.2)
+        in_redis = cached_results(
+            settings.with_changes(cache_url=REDIS_URL),
+            database,
+            STROKE,
+            compute=compute,
+            lock_seconds=0.2,
+        )
+        assert compute.calls == 2
+        assert_frame_equal(on_disk, _direct(database))
+        assert_frame_equal(in_redis, on_disk)
+        assert redis_client.exists(redis_key("stroke", version))
+    finally:
+        os.close(stuck)
+        redis_lock.release()

@@ -16,6 +16,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from data_access.org_tree import read_unit_tree
+from entry.registry_folder import read_registry_folder
 from indicators import (
     RESULT_SCHEMA,
     Indicator,
@@ -25,8 +27,10 @@ from indicators import (
 )
 from indicators.achievement import achievement_level
 from indicators.intervals import mean_t, wilson
+from registries.stroke.synthetic import generate
 
 PHE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "phe"
+STROKE = Path(__file__).resolve().parents[2] / "registries" / "stroke"
 TITLE = {"nb": "Tittel", "en": "Title"}
 
 # nation 1 → regions 10, 11 → trusts 100, 110 → hospitals 1000, 1001, 1100 → departments
@@ -229,6 +233,39 @@ def test_same_input_gives_the_same_output_to_the_last_bit(
     registrations: pl.DataFrame, results: pl.DataFrame
 ) -> None:
     assert compute_results(registrations, INDICATORS, units_frame()).equals(results)
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[pl.DataFrame, list[Indicator], pl.DataFrame]:
+    """The demo stroke registry, large enough for polars to split its work between threads,
+    with its indicators (fitted risk models, a mean, a median) and one with a stored
+    expected value."""
+    units = read_unit_tree()
+    frame = generate(units, 30_000, seed=5).registrations.with_columns(
+        (pl.col("age") / 250.0).alias("expected_death")
+    )
+    stored = indicator(
+        "stored_expected", numerator="alive_30_days = 0", risk_model={"expected": "expected_death"}
+    )
+    return frame, [*read_registry_folder(STROKE).indicators, stored], units
+
+
+def test_any_row_order_gives_the_same_output_to_the_last_bit(
+    demo: tuple[pl.DataFrame, list[Indicator], pl.DataFrame],
+) -> None:
+    """Same input, same output (DESIGN.md): sums of decimals (means, their variance, expected
+    counts) round differently in different orders, so the engine fixes the order."""
+    frame, indicators, units = demo
+    results = compute_results(frame, indicators, units)
+    assert results["expected"].drop_nulls().len() > 0
+    assert compute_results(frame, indicators, units).equals(results)
+    for seed in (1, 2):
+        shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed)
+        again = compute_results(shuffled, indicators, units)
+        differing = [
+            name for name in results.columns if results[name].ne_missing(again[name]).any()
+        ]
+        assert differing == [], f"row order {seed} changes {differing}"
 
 
 def test_no_registrations_give_no_rows_but_every_column(registrations: pl.DataFrame) -> None:

@@ -4,6 +4,7 @@ rule for missing covariates; expected, O/E and the risk-standardised estimate; t
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -13,9 +14,9 @@ from scipy import stats
 
 from indicators import Indicator, compute_results, fit_risk_models
 from indicators.funnel import ratio_funnel
-from indicators.glm import fit_glm
 from indicators.risk import c_statistic
 
+REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 TITLE = {"nb": "Tittel", "en": "Title"}
 TREE = pl.DataFrame(
     {
@@ -243,24 +244,6 @@ def test_c_statistic_equals_the_mann_whitney_auc_of_single_registrations() -> No
     assert c_statistic(np.array([0.5]), np.array([0.0]), np.array([3.0])) is None
 
 
-@pytest.mark.parametrize("family", ["binomial", "poisson"])
-def test_irls_matches_statsmodels_with_weights(family: str) -> None:
-    rng = np.random.default_rng(5)
-    matrix = np.column_stack([np.ones(300), rng.normal(size=300), rng.integers(0, 2, 300)])
-    weight = rng.integers(1, 20, 300).astype(float)
-    if family == "binomial":
-        y = rng.binomial(weight.astype(int), 0.3) / weight
-        reference_family = sm.families.Binomial()
-    else:
-        y = rng.poisson(2.0 * weight) / weight
-        reference_family = sm.families.Poisson()
-    mine = fit_glm(family, y, matrix, weight)  # type: ignore[arg-type]
-    theirs = sm.GLM(y, matrix, family=reference_family, var_weights=weight).fit()
-    np.testing.assert_allclose(mine.params, theirs.params, rtol=1e-9)
-    np.testing.assert_allclose(mine.bse, theirs.bse, rtol=1e-8)
-    assert mine.converged
-
-
 def test_a_covariate_that_does_not_vary_is_dropped_and_said(frame: pl.DataFrame) -> None:
     constant = frame.with_columns(pl.lit(1.0).alias("age"))
     report = fit_risk_models(constant, [DEATH])[("death", 2024)]
@@ -274,3 +257,49 @@ def test_separation_is_reported_not_raised(frame: pl.DataFrame) -> None:
     )
     report = fit_risk_models(separated, [DEATH])[("death", 2024)]
     assert any("separation" in note for note in report.notes)
+
+
+def test_poisson_fit_reproduces_the_published_medpar_model() -> None:
+    """FunnelPlotR's README fits glm(los ~ hmo + died + age80 + factor(type), poisson) to the
+    medpar stays (R package COUNT) and publishes the coefficients to five decimals."""
+    stays = pl.read_csv(REFERENCE / "medpar.csv").with_columns(
+        pl.lit(10001, dtype=pl.Int64).alias("unit_id"),
+        pl.lit(date(1991, 6, 1)).alias("event_date"),
+        pl.col("los").cast(pl.Float64),
+    )
+    stay = make_indicator(
+        "los",
+        type="mean",
+        value="los",
+        direction="lower",
+        risk_model={
+            "family": "poisson",
+            "covariates": ["hmo", "died", "age80", "type"],
+            "categorical": ["type"],
+        },
+    )
+    report = fit_risk_models(stays, [stay])[("los", 1991)]
+    assert list(report.coefficients) == ["intercept", "hmo", "died", "age80", "type=2", "type=3"]
+    published = [2.26875, -0.07637, -0.24574, -0.02141, 0.24921, 0.74869]
+    np.testing.assert_allclose(list(report.coefficients.values()), published, atol=5e-6)
+    assert report.reference_levels == {"type": "1"}
+    assert report.n == 1495 and report.converged and report.notes == ()
+
+
+def test_a_term_that_copies_another_is_dropped_and_said(frame: pl.DataFrame) -> None:
+    """Sex blank exactly where age is blank: `sex=missing` equals `age_missing`, so it is
+    dropped (with a note) and the rest is the row-level fit without it."""
+    together = frame.with_columns(
+        pl.when(pl.col("age").is_not_null()).then(pl.col("sex").fill_null(1)).alias("sex")
+    )
+    report = fit_risk_models(together, [DEATH])[("death", 2024)]
+    assert "sex=missing" not in report.coefficients
+    assert any(note.startswith("sex=missing dropped") for note in report.notes)
+    rows = together.filter(pl.col("event_date").dt.year() == 2024)
+    design, _ = row_level_design(rows)
+    design = design.drop("sex=missing")
+    fitted = sm.GLM(rows["died"].to_numpy(), design.to_numpy(), sm.families.Binomial()).fit()
+    assert list(report.coefficients) == design.columns
+    np.testing.assert_allclose(list(report.coefficients.values()), fitted.params, rtol=1e-7)
+    np.testing.assert_allclose(list(report.standard_errors.values()), fitted.bse, rtol=1e-6)
+    assert report.converged
