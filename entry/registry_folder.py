@@ -1,4 +1,5 @@
-"""Reading a registry's folder: `registries/<key>/registry.yaml` and `indicators.yaml`.
+"""Reading a registry's folder: `registry.yaml`, `indicators.yaml`, `dictionary.csv` and the
+optional `dictionary_changes.yaml` (its change history, see `entry.dictionary_history`).
 
 A registry is configuration first: adding a folder adds a registry. Reading is strict, so
 a broken folder stops start-up with the file and the problem named.
@@ -13,6 +14,12 @@ from pathlib import Path
 import yaml
 
 from entry.dictionary import Dictionary, DictionaryError, load_dictionary, variable_types
+from entry.dictionary_history import (
+    HISTORY_FILE,
+    DictionaryHistoryError,
+    DictionaryVersion,
+    read_history,
+)
 from entry.expressions import ExpressionError, ValueType, check, parse
 from indicators import Indicator, IndicatorDefinitionError, indicator_from_mapping
 from indicators.definition import Text
@@ -38,10 +45,16 @@ class RegistryFolder:
     indicators: tuple[Indicator, ...]
     dictionary: Dictionary
     path: Path
+    history: tuple[DictionaryVersion, ...] = ()
+    """The dictionary's versions, oldest first; the last names the dictionary in use."""
 
     @property
     def dictionary_path(self) -> Path:
         return self.path / "dictionary.csv"
+
+    @property
+    def dictionary_version(self) -> DictionaryVersion | None:
+        return self.history[-1] if self.history else None
 
 
 def discover_registries(root: Path) -> tuple[RegistryFolder, ...]:
@@ -56,6 +69,10 @@ def read_registry_folder(folder: Path) -> RegistryFolder:
     if not isinstance(raw, dict):
         raise RegistryFolderError(f"{settings_file}: expected a mapping at the top level")
     dictionary = _read_dictionary(folder / "dictionary.csv")
+    try:
+        history = read_history(folder / HISTORY_FILE, dictionary)
+    except DictionaryHistoryError as error:
+        raise RegistryFolderError(str(error)) from error
     try:
         key = str(raw["key"])
         if key != folder.name:
@@ -74,6 +91,7 @@ def read_registry_folder(folder: Path) -> RegistryFolder:
             indicators=read_indicators(folder / "indicators.yaml", dictionary),
             dictionary=dictionary,
             path=folder,
+            history=history,
         )
     except KeyError as error:
         raise RegistryFolderError(f"{settings_file}: missing key {error}") from error

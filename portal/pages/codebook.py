@@ -4,6 +4,10 @@ One table per form, in the reader's language, with show-if logic and validation 
 words and the indicators that read each variable, so a researcher can interpret the data
 without the dictionary file. Filters are plain links (`?registry=`, `?form=`), so the page
 needs no callback and every view has an address.
+
+The dictionary's version is the newest entry of the registry's change history
+(`dictionary_changes.yaml`), shown with the file's fingerprint (a short SHA-256), which names
+the exact file served; the history itself closes the page, newest first.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import dash
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from entry.dictionary_history import DictionaryChange, DictionaryVersion
 from entry.registry_folder import Form, RegistryFolder
 from portal import urls
 from portal.catalogue import dictionary_file, installed_registries
 from portal.components.codebook_facts import VariableFacts, dictionary_version, registry_facts
 from portal.components.shell import page_frame
-from portal.i18n import normalise_language, request_language, translate
+from portal.i18n import date_text, normalise_language, request_language, translate
 
 PATH = "/codebook"
 COLUMNS = (
@@ -63,14 +68,7 @@ def _codebook(registry: RegistryFolder, form: str | None, language: str) -> list
     content: list[Component] = [
         html.H1(translate("codebook.heading", language, registry=name)),
         html.P(translate("codebook.intro", language), className="lead"),
-        html.P(
-            translate(
-                "codebook.version",
-                language,
-                version=dictionary_version(dictionary_file(registry)),
-            ),
-            id="codebook-version",
-        ),
+        _version(registry, language),
         _downloads(registry, language),
     ]
     if len(installed_registries()) > 1:
@@ -85,7 +83,75 @@ def _codebook(registry: RegistryFolder, form: str | None, language: str) -> list
         content.append(
             _form_table(registry.key, item.key, item.title.in_language(language), rows, language)
         )
+    content.append(_history(registry.history, language))
     return content
+
+
+def _version(registry: RegistryFolder, language: str) -> html.Div:
+    """The version label from the change history, and the file's fingerprint, told apart."""
+    fingerprint = dictionary_version(dictionary_file(registry))
+    current = registry.dictionary_version
+    if current is None:
+        return html.Div(
+            id="codebook-version",
+            children=html.P(translate("codebook.version", language, version=fingerprint)),
+        )
+    return html.Div(
+        id="codebook-version",
+        children=[
+            html.P(
+                translate(
+                    "codebook.version_label",
+                    language,
+                    version=current.version,
+                    date=date_text(current.date, language),
+                )
+            ),
+            html.P(translate("codebook.fingerprint", language, fingerprint=fingerprint)),
+        ],
+    )
+
+
+def _history(versions: tuple[DictionaryVersion, ...], language: str) -> html.Section:
+    """Endringshistorikk: every version, newest first, each change with its kind and variables."""
+    children: list[Component] = [
+        html.H2(translate("codebook.history", language), id="codebook-history")
+    ]
+    if not versions:
+        children.append(html.P(translate("codebook.history_none", language)))
+    else:
+        children.append(html.P(translate("codebook.history_intro", language)))
+    for position, version in enumerate(reversed(versions)):
+        heading = translate(
+            "codebook.history_version",
+            language,
+            version=version.version,
+            date=date_text(version.date, language),
+        )
+        if position == 0:
+            heading += f" – {translate('codebook.history_current', language)}"
+        children += [
+            html.H3(heading, id=f"codebook-history-{version.version.replace('.', '-')}"),
+            html.Ul([_change(change, language) for change in version.changes]),
+        ]
+    return html.Section(
+        **{"aria-labelledby": "codebook-history"},
+        className="codebook-history",
+        children=children,
+    )
+
+
+def _change(change: DictionaryChange, language: str) -> html.Li:
+    parts: list[Component | str] = []
+    if change.kind:
+        parts += [html.Strong(translate(f"codebook.change.{change.kind}", language)), ": "]
+    parts.append(change.text.in_language(language))
+    if change.variables:
+        parts += [" ", translate("codebook.history_variables", language), " "]
+        for number, name in enumerate(change.variables):
+            parts += [", " if number else "", html.Code(name)]
+        parts.append(".")
+    return html.Li(parts)
 
 
 def _downloads(registry: RegistryFolder, language: str) -> html.Section:

@@ -102,8 +102,11 @@ def _rows(tree: object, found: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def test_form_filter_shows_one_form(sqlite_app: flask.Flask) -> None:
-    text = _text(render_page(sqlite_app.test_client(), "/codebook", "?form=followup_3m"))
-    assert "mrs_3m" in text and "thrombolysis_datetime" not in text
+    rows = _rows(
+        json.loads(render_page(sqlite_app.test_client(), "/codebook", "?form=followup_3m"))
+    )
+    assert "codebook-variable-mrs_3m" in rows
+    assert "codebook-variable-thrombolysis_datetime" not in rows
     unknown = _text(render_page(sqlite_app.test_client(), "/codebook", "?form=nope&lang=en"))
     assert "has no form" in unknown and "thrombolysis_datetime" in unknown
 
@@ -172,3 +175,58 @@ def test_redcap_download_has_redcaps_columns(sqlite_app: flask.Flask) -> None:
 )
 def test_unknown_registry_or_format_is_not_found(sqlite_app: flask.Flask, path: str) -> None:
     assert sqlite_app.test_client().get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("language", "heading", "current", "added"),
+    [
+        ("nb", "Endringshistorikk", "Gjeldende versjon av variabellisten: 2.0", "Lagt til"),
+        ("en", "Change history", "Current dictionary version: 2.0", "Added"),
+    ],
+)
+def test_change_history_is_shown_newest_first_with_the_current_version(
+    sqlite_app: flask.Flask, language: str, heading: str, current: str, added: str
+) -> None:
+    from entry.dictionary_history import read_history
+
+    history = read_history(
+        STROKE / "dictionary_changes.yaml", load_dictionary(STROKE / "dictionary.csv")
+    )
+    text = _text(render_page(sqlite_app.test_client(), "/codebook", f"?lang={language}"))
+    assert heading in text and current in text and added in text
+    # The version shown is the newest entry; the fingerprint is still there, explained.
+    assert history[-1].version == "2.0"
+    file = (STROKE / "dictionary.csv").read_bytes()
+    assert hashlib.sha256(file).hexdigest()[:12] in text
+    newest_first = [
+        text.index(change.text.in_language(language))
+        for v in reversed(history)
+        for change in v.changes[:1]
+    ]
+    assert newest_first == sorted(newest_first)
+    assert "door_to_needle_minutes" in text.split(heading, 1)[1]
+
+
+def test_a_registry_without_history_says_so(tmp_path: Path) -> None:
+    import shutil
+
+    from app import create_app
+    from tests.conftest import make_settings
+
+    registries = tmp_path / "registries"
+    shutil.copytree(
+        STROKE,
+        registries / "stroke",
+        ignore=shutil.ignore_patterns("dictionary_changes.yaml", "__pycache__"),
+    )
+    server = create_app(
+        make_settings(
+            tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", REGISTRIES_PATH=str(registries)
+        )
+    )
+    try:
+        text = _text(render_page(server.test_client(), "/codebook", "?lang=en"))
+    finally:
+        server.extensions["database"].dispose()
+    assert "has not published a change history" in text
+    assert "Dictionary version:" in text and "Current dictionary version" not in text

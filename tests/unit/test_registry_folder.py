@@ -98,3 +98,97 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_folder_name_must_match_key(tmp_path: Path) -> None:
     with pytest.raises(RegistryFolderError, match="differs from the folder name"):
         read_registry_folder(_folder(tmp_path, [GOOD], key="other"))
+
+
+# ---- the dictionary's change history (dictionary_changes.yaml) ------------------------------
+
+V1 = {"version": "1.0", "date": "2024-01-01", "changes": [{"nb": "Første", "en": "First"}]}
+
+
+def _history(tmp_path: Path, versions: object) -> Path:
+    folder = _folder(tmp_path, [GOOD])
+    (folder / "dictionary_changes.yaml").write_text(
+        yaml.safe_dump({"versions": versions}, allow_unicode=True), encoding="utf-8"
+    )
+    return folder
+
+
+def test_the_stroke_history_ends_with_the_version_in_use() -> None:
+    (stroke,) = [r for r in discover_registries(REGISTRIES) if r.key == "stroke"]
+    assert stroke.history and stroke.dictionary_version == stroke.history[-1]
+    added = [
+        name
+        for version in stroke.history
+        for change in version.changes
+        if change.kind == "added"
+        for name in change.variables
+    ]
+    assert "door_to_needle_minutes" in added
+
+
+def test_without_a_history_file_the_history_is_empty(tmp_path: Path) -> None:
+    folder = read_registry_folder(_folder(tmp_path, [GOOD]))
+    assert folder.history == () and folder.dictionary_version is None
+
+
+def test_a_good_history_is_read_oldest_first(tmp_path: Path) -> None:
+    later = {
+        "version": "1.10",
+        "date": "2024-06-01",
+        "changes": [{"kind": "added", "variables": ["age"], "nb": "Alder", "en": "Age"}],
+    }
+    between = {**later, "version": "1.2", "date": "2024-03-01"}
+    folder = read_registry_folder(_history(tmp_path, [V1, between, later]))
+    assert [v.version for v in folder.history] == ["1.0", "1.2", "1.10"]
+    assert folder.history[-1].changes[0].variables == ("age",)
+    assert folder.history[-1].changes[0].text.in_language("en") == "Age"
+
+
+@pytest.mark.parametrize(
+    ("versions", "message"),
+    [
+        ([{**V1, "version": 1.1}], "version must be text"),
+        ([{**V1, "version": "v1"}], "version must be text"),
+        ([{**V1, "date": "1. januar"}], "date must be a date"),
+        ([{**V1, "changes": []}], "changes must be a non-empty list"),
+        ([{**V1, "author": "me"}], "unknown key `author`"),
+        ([{"version": "1.0", "changes": V1["changes"]}], "missing `date`"),
+        ([{**V1, "changes": [{"nb": "Bare norsk"}]}], "`en` must be a non-empty text"),
+        ([{**V1, "changes": [{"nb": "a", "en": "b", "kind": "moved"}]}], "kind must be one of"),
+        (
+            [{**V1, "changes": [{"nb": "a", "en": "b", "variables": ["bmi"]}]}],
+            "unknown variable 'bmi'",
+        ),
+        (
+            [{**V1, "changes": [{"nb": "a", "en": "b", "kind": "removed", "variables": ["age"]}]}],
+            "variable 'age' is removed but still in the dictionary",
+        ),
+        ([V1, {**V1, "date": "2024-02-01"}], "version 1.0: must come after 1.0"),
+        ([V1, {**V1, "version": "0.9", "date": "2024-02-01"}], "must come after 1.0"),
+        ([V1, {**V1, "version": "1.1", "date": "2023-12-31"}], "before 1.0 (2024-01-01)"),
+        ([], "`versions` must be a non-empty list"),
+    ],
+)
+def test_a_bad_history_stops_start_up_with_file_and_reason(
+    tmp_path: Path, versions: object, message: str
+) -> None:
+    with pytest.raises(RegistryFolderError, match=r"dictionary_changes\.yaml") as error:
+        read_registry_folder(_history(tmp_path, versions))
+    assert message in str(error.value)
+
+
+def test_every_history_problem_is_reported_at_once(tmp_path: Path) -> None:
+    bad = [{**V1, "version": 2}, {**V1, "version": "1.1", "date": "soon", "extra": 1}]
+    with pytest.raises(RegistryFolderError) as error:
+        read_registry_folder(_history(tmp_path, bad))
+    text = str(error.value)
+    assert "versions[0]: version must be text" in text
+    assert "versions[1] (version 1.1): date must be a date" in text
+    assert "versions[1] (version 1.1): unknown key `extra`" in text
+
+
+def test_history_that_is_not_yaml_names_the_file(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, [GOOD])
+    (folder / "dictionary_changes.yaml").write_text("versions: [", encoding="utf-8")
+    with pytest.raises(RegistryFolderError, match=r"dictionary_changes\.yaml: not valid YAML"):
+        read_registry_folder(folder)
