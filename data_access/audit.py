@@ -75,6 +75,7 @@ ACTIONS: Final = (
     "grant.revoke",
     "registration.view",
     "registration.list",
+    "drilldown.view",
     "registration.create",
     "registration.update",
     "registration.delete",
@@ -87,6 +88,10 @@ ACTIONS: Final = (
     "demo.seed",
     "access.denied",
     "request.csrf_refused",
+    "api.request",
+    "api.token_refused",
+    "api_token.create",
+    "api_token.revoke",
 )
 # Columns whose values must never reach the log; `field_changes` records only that they changed.
 SECRET_FIELDS: Final = frozenset(

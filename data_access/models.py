@@ -275,3 +275,7 @@ class AuditChainHead(Base):
     last_event_id: Mapped[int | None] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
     event_count: Mapped[int] = mapped_column(Integer)
+
+
+# The API's tables join the same metadata (migrations and the models test need them all).
+from data_access import models_api  # noqa: E402, F401

@@ -17,7 +17,13 @@ import flask
 
 from data_access.access import AccessScope
 from data_access.audit import record_event
-from portal.auth.identity import current_actor, current_scope, current_user, database
+from portal.auth.identity import (
+    api_client_known,
+    current_actor,
+    current_scope,
+    current_user,
+    database,
+)
 
 Requirement = Literal["public", "authenticated", "admin", "installation_admin"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,6 +51,9 @@ DASH_PUBLIC_CALLBACKS = frozenset(
 # Access decisions of the portal's own callbacks, keyed by Dash's output id. Filled when the
 # page modules are imported (like Dash's own callback registry), never changed afterwards.
 CALLBACK_ACCESS: dict[str, Requirement] = {}
+CLIENTSIDE_OUTPUTS: set[str] = set()
+"""Outputs of callbacks that run in the browser: the server has no function to answer a POST
+for them (Dash would fail with a 500), so such a request is refused as malformed."""
 
 
 def route_access(requirement: Requirement) -> Callable[[F], F]:
@@ -65,6 +74,17 @@ def guarded_callback(requirement: Requirement, *args: Any, **kwargs: Any) -> Cal
         return registered  # type: ignore[no-any-return]
 
     return register
+
+
+def guarded_clientside_callback(
+    requirement: Requirement, function: Any, *args: Any, **kwargs: Any
+) -> None:
+    """`dash.clientside_callback` with an access decision: it runs in the browser, but the
+    decision keeps the access matrix complete (and refuses a forged POST all the same)."""
+    dash.clientside_callback(function, *args, **kwargs)
+    output_id = _last_registered_output()
+    CALLBACK_ACCESS[output_id] = requirement
+    CLIENTSIDE_OUTPUTS.add(output_id)
 
 
 def satisfies(scope: AccessScope, requirement: Requirement) -> bool:
@@ -109,10 +129,11 @@ def enforce_access() -> flask.Response | None:
         if requirement is None:
             return _refuse(403, "no access decision for this callback")
     if requirement == "public":
-        return None  # no session lookup for assets and public pages: they are most requests
+        # No session lookup for assets and public pages: they are most requests.
+        return _browser_only()
     scope = current_scope()
-    if satisfies(scope, requirement):
-        return None
+    if satisfies(scope, requirement) or (requirement == "authenticated" and api_client_known()):
+        return _browser_only()  # a system's API token has no user, yet is a known caller
     user = current_user()
     if scope.authenticated or user is not None:
         # A known user reaching for what their grants (or a missing second factor) do not
@@ -125,10 +146,22 @@ def enforce_access() -> flask.Response | None:
     return _refuse(401, "not allowed")
 
 
+def _browser_only() -> flask.Response | None:
+    """A POST for a clientside callback has no server function: refuse it (once access is
+    decided, so an anonymous caller still gets 401) instead of letting Dash fail with 500."""
+    if flask.request.endpoint == DASH_UPDATE_ENDPOINT and flask.request.method == "POST":
+        body = flask.request.get_json(silent=True)
+        if isinstance(body, dict) and body.get("output") in CLIENTSIDE_OUTPUTS:
+            return _refuse(400, "this callback runs in the browser")
+    return None
+
+
 def _refuse(status: int, message: str) -> flask.Response:
-    return flask.Response(
-        json.dumps({"error": message}), status=status, mimetype="application/json"
-    )
+    error: object = message
+    if flask.request.path.startswith("/api/"):  # the REST API's error shape (portal.api.errors)
+        code = {400: "bad_request", 401: "unauthorized"}.get(status, "forbidden")
+        error = {"message": message, "field": None, "code": code}
+    return flask.Response(json.dumps({"error": error}), status=status, mimetype="application/json")
 
 
 def _last_registered_output() -> str:

@@ -15,6 +15,7 @@ from flask_login import UserMixin
 from flask_login import current_user as login_current_user
 
 from data_access.access import ANONYMOUS, AccessScope, scope_for_user
+from data_access.api_tokens import TokenUse, authenticate
 from data_access.audit import Actor
 from data_access.database import Database
 from data_access.user_sessions import SessionInfo, validate_session
@@ -22,6 +23,7 @@ from data_access.users import UserSummary, get_user
 from portal.settings import Settings
 
 TOKEN_KEY = "session_token"
+API_PREFIX = "/api/"  # the only paths where a bearer token (API token) is honoured
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,37 @@ def current_user() -> PortalUser | None:
     return user if isinstance(user, PortalUser) else None
 
 
+def bearer_secret() -> str | None:
+    """The secret of `Authorization: Bearer <secret>` on an API path; None without one."""
+    if not flask.has_request_context() or not flask.request.path.startswith(API_PREFIX):
+        return None
+    scheme, _, secret = flask.request.headers.get("Authorization", "").partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" else None
+
+
+def current_api_token() -> TokenUse | None:
+    """The API token this request presents (valid or refused), once per request; None if none."""
+    if not flask.has_request_context():
+        return None
+    if "api_token" not in flask.g:
+        secret = bearer_secret()
+        flask.g.api_token = (
+            None if secret is None else authenticate(database(), secret, now(), remote_addr())
+        )
+    use: TokenUse | None = flask.g.api_token
+    return use
+
+
+def api_client_known() -> bool:
+    """A valid API token is behind this request (a system token has no user, yet is known)."""
+    use = current_api_token()
+    return use is not None and use.scope is not None
+
+
 def current_actor() -> Actor:
+    use = current_api_token()
+    if use is not None and use.scope is not None:
+        return use.scope.actor
     user = current_user()
     if user is None:
         return Actor(user_id=None, username=None, remote_addr=remote_addr())
@@ -107,12 +139,15 @@ def current_actor() -> Actor:
 
 
 def current_scope() -> AccessScope:
-    """The grants of a fully logged-in user; anonymous for anyone else. Cached per request."""
+    """The grants of a fully logged-in user or of an API token; anonymous otherwise. Cached."""
     if not flask.has_request_context():
         return ANONYMOUS
     if "portal_scope" not in flask.g:
         user = current_user()
-        if user is None or not user.fully_authenticated:
+        use = current_api_token()
+        if use is not None:  # a bearer token speaks for the request, whatever cookie comes along
+            flask.g.portal_scope = use.scope or ANONYMOUS
+        elif user is None or not user.fully_authenticated:
             flask.g.portal_scope = ANONYMOUS
         else:
             flask.g.portal_scope = scope_for_user(database(), user.id, remote_addr())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import flask
 
-from portal.commands import audit, database, dictionary, users
+from portal.commands import audit, database, dictionary, tokens, users
 
 
 def init_app(server: flask.Flask) -> None:
-    for module in (database, users, audit, dictionary):
+    for module in (database, users, audit, dictionary, tokens):
         for command in module.COMMANDS:
             server.cli.add_command(command)

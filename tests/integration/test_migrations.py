@@ -22,6 +22,7 @@ TABLES = {
     "audit_events",
     "audit_chain_head",
     "coverage_counts",
+    "api_tokens",
 }
 
 
