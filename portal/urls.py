@@ -93,3 +93,33 @@ def registration_form(
 def export(registry_key: str, language: str) -> str:
     """The analyst export page."""
     return page_url("/export", language, registry=registry_key)
+
+
+def export_file(registry_key: str, fmt: str, language: str, **choices: str | None) -> str:
+    """An export's file (a streamed Flask route); `choices` as portal/export_request.py reads."""
+    return page_url(f"/export/{registry_key}.{fmt}", language, **choices)
+
+
+def my_unit(registry_key: str | None, language: str, **filters: str | int | None) -> str:
+    """The logged-in user's own unit against the nation, region and peers (issue 7)."""
+    return page_url("/my-unit", language, registry=registry_key, **filters)
+
+
+def drill_down(
+    registry_key: str,
+    unit_id: int,
+    indicator_key: str,
+    year: int,
+    language: str,
+    **filters: str | int | None,
+) -> str:
+    """The own unit's registrations behind one indicator's result in one year (issue 7)."""
+    return page_url(
+        "/my-unit/patients",
+        language,
+        registry=registry_key,
+        unit=unit_id,
+        indicator=indicator_key,
+        year=year,
+        **filters,
+    )

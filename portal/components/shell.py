@@ -108,6 +108,7 @@ def _menu(language: str, path: str) -> list[Component]:
     scope = current_scope()
     roles = {role for granted in scope.roles.values() for role in granted}
     if roles & {"clinician", "registrar"}:
+        items.append(("shell.my_unit", urls.page_url("/my-unit", language), "/my-unit"))
         items.append(
             ("shell.registrations", urls.page_url("/registrations", language), "/registrations")
         )
