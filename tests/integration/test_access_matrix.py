@@ -152,12 +152,15 @@ def _forged_request(output: str, spec: dict[str, object]) -> dict[str, object]:
         ]
 
     inputs = items("inputs")
+    outputs = [
+        {"id": part.split(".")[0], "property": part.split(".")[1]}
+        for part in output.strip(".").split("...")
+    ]
     return {
         "output": output,
-        "outputs": [
-            {"id": part.split(".")[0], "property": part.split(".")[1]}
-            for part in output.strip(".").split("...")
-        ],
+        # As Dash's renderer sends it: a list for a multi-output callback (`..a.b...c.d..`),
+        # a single object otherwise (a list there makes Dash fail with a 500).
+        "outputs": outputs if output.startswith("..") else outputs[0],
         "inputs": inputs,
         "state": items("state"),
         "changedPropIds": [f"{i['id']}.{i['property']}" for i in inputs[:1]],
