@@ -10,6 +10,7 @@ reads it instead of the JSON (DESIGN.md, "columnar snapshot").
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Callable
@@ -127,12 +128,24 @@ def typed_values(raw: pl.DataFrame, types: dict[str, pl.DataType]) -> pl.DataFra
     if not types:
         return raw.drop("values")
     as_json = {name: _json_dtype(dtype) for name, dtype in types.items()}
-    decoded = raw.with_columns(
-        pl.col("values").str.json_decode(pl.Struct(as_json)).alias("values")
-    ).unnest("values")
+    decoded = pl.concat([raw.drop("values"), _decoded(raw["values"], as_json)], how="horizontal")
     return decoded.with_columns(
         _parsed(name, dtype) for name, dtype in types.items() if _json_dtype(dtype) != dtype
     ).select(*CORE_SCHEMA, *types)
+
+
+def _decoded(documents: pl.Series, as_json: dict[str, pl.DataType]) -> pl.DataFrame:
+    """The JSON documents as columns. Read as newline-delimited JSON: the same frame as
+    `str.json_decode` for about half the CPU (a stored document is one line: JSON escapes a
+    newline inside text); a value that reader refuses (2.0 stored for an integer) falls
+    back to the lenient `json_decode`."""
+    if documents.is_empty():
+        return pl.DataFrame(schema=as_json)
+    text = documents.str.join("\n").item().encode("utf-8")
+    try:
+        return pl.read_ndjson(io.BytesIO(text), schema=as_json)
+    except pl.exceptions.ComputeError:
+        return documents.str.json_decode(pl.Struct(as_json)).struct.unnest()
 
 
 def _json_dtype(dtype: pl.DataType) -> pl.DataType:
