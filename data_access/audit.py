@@ -92,6 +92,7 @@ ACTIONS: Final = (
     "api.token_refused",
     "api_token.create",
     "api_token.revoke",
+    "import.run",
 )
 # Columns whose values must never reach the log; `field_changes` records only that they changed.
 SECRET_FIELDS: Final = frozenset(

@@ -277,5 +277,6 @@ class AuditChainHead(Base):
     event_count: Mapped[int] = mapped_column(Integer)
 
 
-# The API's tables join the same metadata (migrations and the models test need them all).
-from data_access import models_api  # noqa: E402, F401
+# The API's and the importer's tables join the same metadata (migrations and the models
+# test need them all).
+from data_access import models_api, models_import  # noqa: E402, F401

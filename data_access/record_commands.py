@@ -125,42 +125,76 @@ def create_registration(
     digits = parse_national_id(national_id).digits
     check = _checked(dictionary, values, status, acknowledged, today)
     event_date = _event_date(check, event_date_variable)
-    document = check.document()
     with database.transaction() as session:
-        registry_id = _registry_id(session, registry_key)
-        patient_id, patient_created = _patient_in(session, digits, keys)
-        registration = Registration(
-            registry_id=registry_id,
-            unit_id=unit_id,
-            patient_id=patient_id,
+        return insert_registration(
+            session,
+            scope,
+            registry_key,
+            unit_id,
+            digits,
+            check,
+            keys,
             event_date=event_date,
             status=status,
-            values=document,
-            created_by=scope.actor.user_id,
-            updated_by=scope.actor.user_id,
         )
-        session.add(registration)
-        session.flush()
-        _bump_data_version(session, registry_id)
-        audit.record(
-            session,
-            "registration.create",
-            scope.actor,
-            object_type="registration",
-            object_id=registration.id,
-            registry_id=registry_id,
-            details={
-                "registry": registry_key,
-                "unit_id": unit_id,
-                "patient_id": patient_id,
-                "patient_created": patient_created,
-                "status": status,
-                "fields": sorted(check.values),
-                "skipped": sorted(check.skipped),
-                "acknowledged": sorted(check.acknowledged),
-            },
-        )
-        return SaveResult(registration.id, registration.version, status, check)
+
+
+def insert_registration(
+    session: Session,
+    scope: AccessScope,
+    registry_key: str,
+    unit_id: int,
+    digits: str,
+    check: RecordCheck,
+    keys: IdentityKeys,
+    *,
+    event_date: date,
+    status: TargetStatus,
+    audit_details: Mapping[str, object] | None = None,
+) -> SaveResult:
+    """Write a checked new registration, its audit event and the data-version bump in the
+    caller's transaction (the importer writes many rows in one).
+
+    The caller has checked access and values (`create_registration` shows how); this only
+    writes. `audit_details` are added to the event's details (e.g. the import source).
+    """
+    if not scope.may_edit_records(registry_key, unit_id):
+        raise AccessDenied("creating a registration needs a registrar grant covering the unit")
+    registry_id = _registry_id(session, registry_key)
+    patient_id, patient_created = _patient_in(session, digits, keys)
+    registration = Registration(
+        registry_id=registry_id,
+        unit_id=unit_id,
+        patient_id=patient_id,
+        event_date=event_date,
+        status=status,
+        values=check.document(),
+        created_by=scope.actor.user_id,
+        updated_by=scope.actor.user_id,
+    )
+    session.add(registration)
+    session.flush()
+    _bump_data_version(session, registry_id)
+    audit.record(
+        session,
+        "registration.create",
+        scope.actor,
+        object_type="registration",
+        object_id=registration.id,
+        registry_id=registry_id,
+        details={
+            "registry": registry_key,
+            "unit_id": unit_id,
+            "patient_id": patient_id,
+            "patient_created": patient_created,
+            "status": status,
+            "fields": sorted(check.values),
+            "skipped": sorted(check.skipped),
+            "acknowledged": sorted(check.acknowledged),
+            **(audit_details or {}),
+        },
+    )
+    return SaveResult(registration.id, registration.version, status, check)
 
 
 def update_registration(
@@ -184,70 +218,104 @@ def update_registration(
     acknowledged while they still fire. Raises `AccessDenied`, `StaleRecord` or
     `RecordRejected`; on any of them nothing is written.
     """
-    reason = (reason or "").strip() or None
     with database.transaction() as session:
-        registration, registry_key = _registration_with_registry(session, registration_id)
-        old_status, old_document = registration.status, dict(registration.values)
-        new_status = status or old_status
-        _authorise(scope, registry_key, registration.unit_id, old_status, new_status)
-        if registration.version != expected_version:
-            raise StaleRecord(registration.version)
-        if new_status not in TRANSITIONS[old_status]:
-            raise RecordRejected(f"a {old_status} registration cannot become {new_status}")
-
-        old_values, old_acknowledged = read_document(old_document)
-        target: TargetStatus = "draft" if new_status == "draft" else "complete"
-        check = _checked(
-            dictionary,
-            {**old_values, **values},
-            target,
-            old_acknowledged | frozenset(acknowledged),
-            today,
-        )
-        document = check.document()
-        changes = audit.field_changes(old_document, document)
-        changed = bool(changes) or new_status != old_status
-        only_locking = old_status == "complete" and new_status == "locked" and not changes
-        if changed and old_status != "draft" and reason is None and not only_locking:
-            raise RecordRejected(f"changing a {old_status} registration needs a reason", check)
-        if not changed:
-            return SaveResult(registration_id, expected_version, old_status, check, changed=False)
-        event_date = _event_date(check, event_date_variable)
-
-        written = session.execute(
-            update(Registration)
-            .where(Registration.id == registration_id, Registration.version == expected_version)
-            .values(
-                values=document,
-                status=new_status,
-                event_date=event_date,
-                version=expected_version + 1,
-                updated_at=utc_now(),
-                updated_by=scope.actor.user_id,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if written.rowcount != 1:  # type: ignore[attr-defined]
-            raise StaleRecord(_current_version(session, registration_id))
-        _bump_data_version(session, registration.registry_id)
-        details: dict[str, object] = {
-            "registry": registry_key,
-            "unit_id": registration.unit_id,
-            "version": expected_version + 1,
-            "changes": changes,
-            "reason": reason,
-        }
-        if new_status != old_status:
-            details["status"] = {"old": old_status, "new": new_status}
-        audit.record(
+        return change_registration(
             session,
-            "registration.update",
-            scope.actor,
-            object_type="registration",
-            object_id=registration_id,
-            registry_id=registration.registry_id,
-            details=details,
+            scope,
+            registration_id,
+            expected_version,
+            values,
+            dictionary,
+            event_date_variable=event_date_variable,
+            status=status,
+            reason=reason,
+            acknowledged=acknowledged,
+            today=today,
         )
+
+
+def change_registration(
+    session: Session,
+    scope: AccessScope,
+    registration_id: int,
+    expected_version: int,
+    values: Mapping[str, object],
+    dictionary: Dictionary,
+    *,
+    event_date_variable: str,
+    status: Status | None = None,
+    reason: str | None = None,
+    acknowledged: Iterable[str] = (),
+    today: date | None = None,
+    audit_details: Mapping[str, object] | None = None,
+) -> SaveResult:
+    """`update_registration` inside the caller's transaction (the importer updates many rows
+    in one); raises the same refusals, and the caller's transaction decides what commits.
+    """
+    reason = (reason or "").strip() or None
+    registration, registry_key = _registration_with_registry(session, registration_id)
+    old_status, old_document = registration.status, dict(registration.values)
+    new_status = status or old_status
+    _authorise(scope, registry_key, registration.unit_id, old_status, new_status)
+    if registration.version != expected_version:
+        raise StaleRecord(registration.version)
+    if new_status not in TRANSITIONS[old_status]:
+        raise RecordRejected(f"a {old_status} registration cannot become {new_status}")
+
+    old_values, old_acknowledged = read_document(old_document)
+    target: TargetStatus = "draft" if new_status == "draft" else "complete"
+    check = _checked(
+        dictionary,
+        {**old_values, **values},
+        target,
+        old_acknowledged | frozenset(acknowledged),
+        today,
+    )
+    document = check.document()
+    changes = audit.field_changes(old_document, document)
+    changed = bool(changes) or new_status != old_status
+    only_locking = old_status == "complete" and new_status == "locked" and not changes
+    if changed and old_status != "draft" and reason is None and not only_locking:
+        raise RecordRejected(f"changing a {old_status} registration needs a reason", check)
+    if not changed:
+        return SaveResult(registration_id, expected_version, old_status, check, changed=False)
+    event_date = _event_date(check, event_date_variable)
+
+    written = session.execute(
+        update(Registration)
+        .where(Registration.id == registration_id, Registration.version == expected_version)
+        .values(
+            values=document,
+            status=new_status,
+            event_date=event_date,
+            version=expected_version + 1,
+            updated_at=utc_now(),
+            updated_by=scope.actor.user_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if written.rowcount != 1:  # type: ignore[attr-defined]
+        raise StaleRecord(_current_version(session, registration_id))
+    _bump_data_version(session, registration.registry_id)
+    details: dict[str, object] = {
+        "registry": registry_key,
+        "unit_id": registration.unit_id,
+        "version": expected_version + 1,
+        "changes": changes,
+        "reason": reason,
+    }
+    if new_status != old_status:
+        details["status"] = {"old": old_status, "new": new_status}
+    details.update(audit_details or {})
+    audit.record(
+        session,
+        "registration.update",
+        scope.actor,
+        object_type="registration",
+        object_id=registration_id,
+        registry_id=registration.registry_id,
+        details=details,
+    )
     return SaveResult(registration_id, expected_version + 1, new_status, check)
 
 

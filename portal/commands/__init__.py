@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import flask
 
-from portal.commands import audit, database, dictionary, tokens, users
+from portal.commands import audit, database, dictionary, import_file, tokens, users
 
 
 def init_app(server: flask.Flask) -> None:
-    for module in (database, users, audit, dictionary, tokens):
+    for module in (database, users, audit, dictionary, tokens, import_file):
         for command in module.COMMANDS:
             server.cli.add_command(command)

@@ -23,6 +23,7 @@ TABLES = {
     "audit_chain_head",
     "coverage_counts",
     "api_tokens",
+    "import_keys",
 }
 
 
