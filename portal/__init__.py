@@ -7,7 +7,7 @@ from pathlib import Path
 import dash
 import flask
 
-from portal import auth, catalogue, codebook_downloads
+from portal import api, auth, catalogue, codebook_downloads, exports, results_downloads
 from portal.i18n import request_language, translate
 from portal.settings import PROJECT_ROOT, Settings
 
@@ -67,5 +67,8 @@ def init_app(server: flask.Flask, settings: Settings) -> dash.Dash:
     app.layout = dash.html.Div(dash.page_container)
     server.extensions["dash"] = app
     server.register_blueprint(codebook_downloads.blueprint)
+    server.register_blueprint(exports.blueprint)
+    server.register_blueprint(results_downloads.blueprint)
     auth.init_app(server, settings, app)
+    api.init_app(server)  # after auth: the API uses its CSRF guard and rate limiter
     return app
