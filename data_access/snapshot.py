@@ -224,3 +224,10 @@ def snapshot(
     frame = build(database, registry_key, dictionary)
     store_version(frame, folder, registry_key, version)
     return frame
+
+
+def data_versions(database: Database) -> dict[str, int]:
+    """Every registry's data version in one query (keys of caches that span registries)."""
+    with database.reading() as session:
+        rows = session.execute(select(Registry.key, Registry.data_version)).all()
+    return {str(key): int(version or 0) for key, version in rows}

@@ -7,7 +7,15 @@ from pathlib import Path
 import dash
 import flask
 
-from portal import api, auth, catalogue, codebook_downloads, exports, results_downloads
+from portal import (
+    api,
+    auth,
+    catalogue,
+    codebook_downloads,
+    exports,
+    page_cache,
+    results_downloads,
+)
 from portal.i18n import request_language, translate
 from portal.settings import PROJECT_ROOT, Settings
 
@@ -71,4 +79,5 @@ def init_app(server: flask.Flask, settings: Settings) -> dash.Dash:
     server.register_blueprint(results_downloads.blueprint)
     auth.init_app(server, settings, app)
     api.init_app(server)  # after auth: the API uses its CSRF guard and rate limiter
+    page_cache.init_app(server)  # after auth: only requests the guard let through
     return app

@@ -21,7 +21,6 @@ from typing import Any, Final
 
 import redis
 
-from portal.results_cache import REDIS_SCHEMES
 from portal.settings import Settings
 
 EXPIRY_SECONDS: Final = 24 * 3600
@@ -33,7 +32,7 @@ def new_job(settings: Settings, user_id: int, total: int) -> str:
     job = secrets.token_hex(16)
     _store(settings, job, {"user_id": user_id, "state": "ready", "read": 0, "rows": 0,
                            "total": total, "updated": time.time()})  # fmt: skip
-    if not _uses_redis(settings):
+    if not settings.redis_url is not None:
         _forget_old(_folder(settings))
     return job
 
@@ -57,10 +56,6 @@ def update_job(settings: Settings, job: object, user_id: int | None, **changes: 
     _store(settings, job, {**state, **changes, "updated": time.time()})
 
 
-def _uses_redis(settings: Settings) -> bool:
-    return settings.cache_url is not None and settings.cache_url.startswith(REDIS_SCHEMES)
-
-
 def _key(job: str) -> str:
     return f"export-progress:{job}"
 
@@ -71,7 +66,7 @@ def _folder(settings: Settings) -> Path:
 
 def _store(settings: Settings, job: str, state: dict[str, Any]) -> None:
     text = json.dumps(state)
-    if _uses_redis(settings):
+    if settings.redis_url is not None:
         assert settings.cache_url is not None
         redis.Redis.from_url(settings.cache_url).set(_key(job), text, ex=EXPIRY_SECONDS)
         return
@@ -84,7 +79,7 @@ def _store(settings: Settings, job: str, state: dict[str, Any]) -> None:
 
 
 def _load(settings: Settings, job: str) -> dict[str, Any] | None:
-    if _uses_redis(settings):
+    if settings.redis_url is not None:
         assert settings.cache_url is not None
         raw = redis.Redis.from_url(settings.cache_url).get(_key(job))
         text = raw.decode("utf-8") if isinstance(raw, bytes) else None

@@ -42,7 +42,6 @@ from indicators.engine import compute_results
 from portal.settings import Settings
 
 Compute = Callable[..., pl.DataFrame]
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 REDIS_EXPIRY_SECONDS = 7 * 24 * 3600
 """A safety net only: a superseded version is deleted as soon as a newer one is stored."""
 LOCK_SECONDS = 120.0
@@ -77,7 +76,7 @@ def cached_results(
     `lock_seconds` is how long to wait for another worker's computation.
     """
     version = data_version(database, registry.key)
-    if _uses_redis(settings):
+    if settings.redis_url is not None:
         return _through_redis(settings, database, registry, version, compute, lock_seconds)
     folder = settings.instance_path / "results"
     path = versioned_path(folder, registry.key, version)
@@ -120,10 +119,6 @@ def _file_lock(path: Path, seconds: float) -> Iterator[None]:
 
 
 PUBLISHED_STATUSES = ("complete", "locked")
-
-
-def _uses_redis(settings: Settings) -> bool:
-    return settings.cache_url is not None and settings.cache_url.startswith(REDIS_SCHEMES)
 
 
 def redis_key(registry_key: str, version: int) -> str:

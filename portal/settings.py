@@ -29,6 +29,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SECRET_NAMES = ("SECRET_KEY", "NATIONAL_ID_KEY", "PSEUDONYM_KEY")
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable and the fix."""
 
@@ -61,6 +64,13 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def redis_url(self) -> str | None:
+        """`CACHE_URL` when it names Redis: then caches, progress and limits are shared by
+        every worker; None when each process keeps its own."""
+        url = self.cache_url
+        return url if url is not None and url.startswith(REDIS_SCHEMES) else None
 
     def with_changes(self, **changes: object) -> Settings:
         """A copy with some fields replaced; tests use it to point at their own database."""

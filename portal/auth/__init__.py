@@ -58,8 +58,7 @@ def init_app(server: flask.Flask, settings: Settings, dash_app: dash.Dash) -> No
 
 def _limiter_storage(settings: Settings) -> str:
     """Shared counters across workers when Redis is configured; in memory otherwise."""
-    url = settings.cache_url or ""
-    return url if url.startswith(("redis://", "rediss://")) else "memory://"
+    return settings.redis_url or "memory://"
 
 
 def _content_security_policy(dash_app: dash.Dash):  # type: ignore[no-untyped-def]

@@ -266,6 +266,8 @@ def _national_patients(view: View, frame: pl.DataFrame, language: str) -> str:
 
 
 def _nation(frame: pl.DataFrame, year: int | None) -> dict[str, object] | None:
+    if year is None:
+        return None  # no results yet (a new registry): there is no national row
     rows = frame.filter(pl.col("level") == "nation", pl.col("period") == year)
     return rows.row(0, named=True) if rows.height else None
 
