@@ -1,12 +1,16 @@
-"""An indicator's public results as CSV: the machine-readable twin of the indicator page.
+"""Public results as CSV or Excel: the downloadable twin of the indicator and overview pages.
 
-A plain Flask route, so the address is permanent and a script can fetch it. It serves the
-rows of `public_frame` (suppressed numbers already removed, `note` saying why) and nothing
-else; `?year=` and `?level=` (one level or several, comma-separated) narrow the rows, as on
-the page. Numbers are written with a decimal point, for machines; the page is for people.
+A plain Flask route, so the address is permanent and a script can fetch it:
+`/results/<registry>/<indicator>.csv|.xlsx`, or `all.csv|.xlsx` for every indicator. It
+serves the rows of `public_frame` (suppressed numbers already removed, `note` saying why)
+and nothing else; `?year=` and `?level=` (one level or several, comma-separated) narrow the
+rows, as on the pages. Numbers are written as numbers (a decimal point in CSV, for
+machines; Excel shows them in the reader's own locale).
 """
 
 from __future__ import annotations
+
+import io
 
 import flask
 import polars as pl
@@ -14,7 +18,11 @@ import polars as pl
 from portal.auth.guard import route_access
 from portal.public_data import find_indicator, find_registry, public_frame
 
-CSV_TYPE = "text/csv; charset=utf-8"
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+EVERY_INDICATOR = "all"
 LEVELS = ("nation", "region", "trust", "hospital", "department")
 COLUMNS = (
     "indicator", "period", "level", "unit_id", "parent_id", "name", "numerator", "denominator",
@@ -28,17 +36,18 @@ blueprint = flask.Blueprint("results_downloads", __name__)
 
 @blueprint.get("/results/<string:registry_key>/<string:filename>")
 @route_access("public")
-def indicator_csv(registry_key: str, filename: str) -> flask.Response:
-    """`/results/stroke/thrombolysis.csv?year=2025&level=hospital`."""
-    if not filename.endswith(".csv"):
-        flask.abort(404)
+def results_file(registry_key: str, filename: str) -> flask.Response:
+    """`/results/stroke/thrombolysis.csv?year=2025&level=hospital`, `/results/stroke/all.xlsx`."""
+    name, _, kind = filename.rpartition(".")
     registry = find_registry(registry_key)
-    if registry is None or registry.key != registry_key:
+    if kind not in MEDIA_TYPES or registry is None or registry.key != registry_key:
         flask.abort(404)
-    indicator = find_indicator(registry, filename.removesuffix(".csv"))
-    if indicator is None:
-        flask.abort(404)
-    rows = public_frame(registry).filter(pl.col("indicator") == indicator.key)
+    rows = public_frame(registry)
+    if name != EVERY_INDICATOR:
+        indicator = find_indicator(registry, name)
+        if indicator is None:
+            flask.abort(404)
+        rows = rows.filter(pl.col("indicator") == indicator.key)
     year = flask.request.args.get("year", "")
     if year:
         if not year.isdigit():
@@ -49,14 +58,21 @@ def indicator_csv(registry_key: str, filename: str) -> flask.Response:
         flask.abort(400)
     if levels:
         rows = rows.filter(pl.col("level").cast(pl.String).is_in(levels))
-    body = (
-        rows.sort("period", "level", "name")
+    table = (
+        rows.sort("indicator", "period", "level", "name")
         .with_columns(pl.col("level").cast(pl.String))
         .select(COLUMNS)
-        .write_csv()
     )
-    response = flask.Response(body.encode("utf-8"), mimetype=CSV_TYPE)
+    response = flask.Response(_written(table, kind), mimetype=MEDIA_TYPES[kind])
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="{registry.key}-{indicator.key}{"-" + year if year else ""}.csv"'
+        f'attachment; filename="{registry.key}-{name}{"-" + year if year else ""}.{kind}"'
     )
     return response
+
+
+def _written(table: pl.DataFrame, kind: str) -> bytes:
+    if kind == "csv":
+        return table.write_csv().encode("utf-8")
+    buffer = io.BytesIO()
+    table.write_excel(buffer, worksheet="results", autofit=True)
+    return buffer.getvalue()

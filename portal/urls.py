@@ -59,11 +59,12 @@ def methods(language: str, section: str | None = None) -> str:
     return f"{address}#{section}" if section else address
 
 
-def results_csv(
-    registry_key: str, indicator_key: str, language: str, **filters: str | int | None
+def results_file(
+    registry_key: str, name: str, kind: str, language: str, **filters: str | int | None
 ) -> str:
-    """The indicator's public table as CSV (a plain Flask route)."""
-    return page_url(f"/results/{registry_key}/{indicator_key}.csv", language, **filters)
+    """Public results as a file (a plain Flask route): `name` is an indicator key, or "all"
+    for every indicator of the registry; `kind` is "csv" or "xlsx"."""
+    return page_url(f"/results/{registry_key}/{name}.{kind}", language, **filters)
 
 
 # Logged-in pages (issues 4 and 7).

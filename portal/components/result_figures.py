@@ -22,6 +22,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from indicators import Indicator
+from portal import urls
 from portal.catalogue import installed_registries
 from portal.components.achievement_marks import (
     BAND_COLOURS,
@@ -918,7 +919,7 @@ def chart_block(
     language: str,
     notes: Sequence[Component] = (),
     table: Component | None = None,
-    csv_href: str | None = None,
+    downloads: Sequence[Component] = (),
     methods_links: Sequence[Component] = (),
 ) -> html.Figure:
     """A chart with its accessible name (figcaption), its text summary, notes, its table
@@ -946,18 +947,28 @@ def chart_block(
                 ],
             )
         )
-    if csv_href:
-        children.append(
-            html.P(
-                html.A(
-                    translate("figures.download_csv", language),
-                    href=csv_href,
-                    id=f"{graph_id}-csv",
-                    className="csv-link",
-                )
+    if downloads:
+        children.append(html.P(className="download-links", children=list(downloads)))
+    return html.Figure(className="result-chart", children=children)
+
+
+def downloads(
+    graph_id: str, registry_key: str, name: str, language: str, **filters: str | int | None
+) -> list[Component]:
+    """Links to the public table as CSV and as Excel (`name`: an indicator key or "all")."""
+    links: list[Component] = []
+    for kind in ("csv", "xlsx"):
+        if links:
+            links.append(" · ")
+        links.append(
+            html.A(
+                translate(f"figures.download_{kind}", language),
+                href=urls.results_file(registry_key, name, kind, language, **filters),
+                className=f"{kind}-link download-link",
+                id=f"{graph_id}-{kind}",
             )
         )
-    return html.Figure(className="result-chart", children=children)
+    return links
 
 
 def plotly_locale(language: str) -> str:

@@ -395,8 +395,13 @@ def _bars_section(view: View, frame: pl.DataFrame, language: str) -> html.Sectio
                 table=figures.results_grid(
                     rows, columns, language, "indicator-bars-table", indicator=indicator
                 ),
-                csv_href=urls.results_csv(
-                    view.registry.key, indicator.key, language, year=view.year, level=view.level
+                downloads=figures.downloads(
+                    "indicator-bars",
+                    view.registry.key,
+                    indicator.key,
+                    language,
+                    year=view.year,
+                    level=view.level,
                 ),
             ),
         ],
@@ -453,8 +458,12 @@ def _trend_section(view: View, frame: pl.DataFrame, language: str) -> html.Secti
                 table=figures.results_grid(
                     rows, TREND_COLUMNS, language, "indicator-trend-table", indicator=indicator
                 ),
-                csv_href=urls.results_csv(
-                    view.registry.key, indicator.key, language, level="nation,region"
+                downloads=figures.downloads(
+                    "indicator-trend",
+                    view.registry.key,
+                    indicator.key,
+                    language,
+                    level="nation,region",
                 ),
             ),
         ],
@@ -503,8 +512,13 @@ def _funnel_section(view: View, frame: pl.DataFrame, language: str) -> html.Sect
                 table=figures.results_grid(
                     rows, FUNNEL_COLUMNS, language, "indicator-funnel-table", indicator=indicator
                 ),
-                csv_href=urls.results_csv(
-                    view.registry.key, indicator.key, language, year=view.year, level=view.level
+                downloads=figures.downloads(
+                    "indicator-funnel",
+                    view.registry.key,
+                    indicator.key,
+                    language,
+                    year=view.year,
+                    level=view.level,
                 ),
             ),
         ],

@@ -20,6 +20,7 @@ from portal import urls
 from portal.components import result_filters as rf
 from portal.components.achievement_marks import COLOURS, LEVELS, SYMBOLS, achievement_words
 from portal.components.permalink import copy_link_button
+from portal.components.result_figures import downloads
 from portal.components.shell import page_frame
 from portal.i18n import normalise_language, request_language, translate
 from portal.public_data import find_registry, public_frame
@@ -94,6 +95,16 @@ def _overview(
                     children=[
                         rf.year_dropdown(FILTERS[0], years, year, preliminary, language),
                         rf.level_dropdown(FILTERS[1], level, language),
+                    ],
+                ),
+                html.P(
+                    className="download-links",
+                    children=[
+                        translate("overview.download", language),
+                        " ",
+                        *downloads(
+                            "overview", registry.key, "all", language, year=year, level=level
+                        ),
                     ],
                 ),
             ],

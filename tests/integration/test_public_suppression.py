@@ -19,6 +19,7 @@ Two checks, both needed:
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -325,15 +326,18 @@ def _responses(seeded: Seeded) -> Iterator[tuple[str, str]]:
         response = client.post("/_dash-update-component", json=request, headers=headers)
         assert response.status_code in {200, 204}, (request, response.data[:300])
         yield json.dumps(request), response.get_data(as_text=True)
-    for rule in seeded.app.url_map.iter_rules():
-        if rule.rule.startswith("/results/") and rule.rule.endswith(".csv"):
-            for key in indicators:
-                for language in LANGUAGES:
-                    address = rule.rule.replace("<registry>", "stroke")
-                    address = re.sub(r"<[^>]*indicator[^>]*>", key, address)
-                    address = re.sub(r"<[^>]*registry[^>]*>", "stroke", address)
-                    response = client.get(address + ("?lang=en" if language == "en" else ""))
-                    yield address, response.get_data(as_text=True)
+    files = [r for r in seeded.app.url_map.iter_rules() if r.endpoint.startswith("results_downl")]
+    assert files, "the public results files are served"
+    for key in [*indicators, "all"]:
+        for kind in ("csv", "xlsx"):
+            address = f"/results/stroke/{key}.{kind}"
+            response = client.get(address)
+            assert response.status_code == 200, address
+            if kind == "csv":
+                yield address, response.get_data(as_text=True)
+            else:
+                sheet = pl.read_excel(io.BytesIO(response.data), engine="openpyxl")
+                yield address, sheet.write_csv()
 
 
 def _digits(text: str) -> str:

@@ -376,3 +376,24 @@ def test_results_grid_writes_numbers_as_on_the_chart(tmp_path: Path) -> None:
     grid = figures.results_grid(frame, ["name", "period"], "nb", "grid")
     assert grid.rowData == [{"name": "A", "period": "2024"}]
     assert [c["headerName"] for c in grid.columnDefs] == ["Enhet", "År"]
+
+
+def test_excel_and_every_indicator_files_hold_the_public_rows(seeded_app: flask.Flask) -> None:
+    client = seeded_app.test_client()
+    response = client.get("/results/stroke/all.xlsx?year=2024&level=hospital")
+    assert response.status_code == 200
+    sheet = pl.read_excel(io.BytesIO(response.data), engine="openpyxl")
+    as_csv = client.get("/results/stroke/all.csv?year=2024&level=hospital")
+    rows = list(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True))))
+    assert sheet.height == len(rows) > 0
+    assert set(sheet["indicator"].to_list()) == {i.key for i in _indicators(seeded_app)}
+    hidden = sheet.filter(pl.col("note").is_not_null())
+    assert hidden.height and hidden["estimate"].null_count() == hidden.height
+    assert hidden["denominator"].null_count() == hidden.height
+
+
+def test_overview_links_to_every_indicator_as_csv_and_excel(seeded_app: flask.Flask) -> None:
+    body = render_page(seeded_app.test_client(), "/results", "?registry=stroke&year=2024")
+    body = json.dumps(json.loads(body), ensure_ascii=False)
+    assert "/results/stroke/all.csv?level=hospital&year=2024" in body
+    assert "/results/stroke/all.xlsx?level=hospital&year=2024" in body
