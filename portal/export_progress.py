@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-import redis
-
 from portal.settings import Settings
 
 EXPIRY_SECONDS: Final = 24 * 3600
@@ -67,8 +65,7 @@ def _folder(settings: Settings) -> Path:
 def _store(settings: Settings, job: str, state: dict[str, Any]) -> None:
     text = json.dumps(state)
     if settings.redis_url is not None:
-        assert settings.cache_url is not None
-        redis.Redis.from_url(settings.cache_url).set(_key(job), text, ex=EXPIRY_SECONDS)
+        settings.redis().set(_key(job), text, ex=EXPIRY_SECONDS)
         return
     folder = _folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,8 +77,7 @@ def _store(settings: Settings, job: str, state: dict[str, Any]) -> None:
 
 def _load(settings: Settings, job: str) -> dict[str, Any] | None:
     if settings.redis_url is not None:
-        assert settings.cache_url is not None
-        raw = redis.Redis.from_url(settings.cache_url).get(_key(job))
+        raw = settings.redis().get(_key(job))
         text = raw.decode("utf-8") if isinstance(raw, bytes) else None
     else:
         path = _folder(settings) / f"{job}.json"

@@ -24,7 +24,6 @@ from datetime import date
 from typing import Final
 
 import flask
-import redis
 
 from data_access.snapshot import data_versions
 from portal.auth.guard import DASH_UPDATE_ENDPOINT
@@ -64,13 +63,10 @@ def clear(server: flask.Flask) -> None:
         local.pages.clear()
     url = server.config["PORTAL_SETTINGS"].redis_url
     if url is not None:
-        client = redis.Redis.from_url(url)
-        try:
-            stale = list(client.scan_iter(match=f"{_namespace(server)}*"))
-            if stale:
-                client.delete(*stale)
-        finally:
-            client.close()
+        client = server.config["PORTAL_SETTINGS"].redis()
+        stale = list(client.scan_iter(match=f"{_namespace(server)}*"))
+        if stale:
+            client.delete(*stale)
 
 
 def page_key(body: object, versions: dict[str, int], today: date) -> str | None:
@@ -117,8 +113,7 @@ def _store(response: flask.Response) -> flask.Response:
 
 def _read(key: str) -> bytes | None:
     if settings().redis_url is not None:
-        with _redis() as client:
-            stored = client.get(_namespace(flask.current_app) + key)
+        stored = settings().redis().get(_namespace(flask.current_app) + key)
         return stored if isinstance(stored, bytes) else None
     local = _local()
     with local.lock:
@@ -130,8 +125,7 @@ def _read(key: str) -> bytes | None:
 
 def _write(key: str, body: bytes) -> None:
     if settings().redis_url is not None:
-        with _redis() as client:
-            client.set(_namespace(flask.current_app) + key, body, ex=REDIS_SECONDS)
+        settings().redis().set(_namespace(flask.current_app) + key, body, ex=REDIS_SECONDS)
         return
     local = _local()
     with local.lock:
@@ -150,9 +144,3 @@ def _namespace(server: flask.Flask) -> str:
     """Redis keys per database, so two installations sharing a Redis never mix pages."""
     url = server.config["PORTAL_SETTINGS"].database_url
     return f"page:{hashlib.sha256(url.encode()).hexdigest()[:16]}:"
-
-
-def _redis() -> redis.Redis:
-    url = settings().redis_url
-    assert url is not None
-    return redis.Redis.from_url(url)

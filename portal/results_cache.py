@@ -138,9 +138,8 @@ def _through_redis(
     compute: Compute,
     lock_seconds: float,
 ) -> pl.DataFrame:
-    assert settings.cache_url is not None
     key = redis_key(registry.key, version)
-    client = redis.Redis.from_url(settings.cache_url)
+    client = settings.redis()
     lock = client.lock(
         redis_lock_key(registry.key, version),
         timeout=lock_seconds,
@@ -173,7 +172,6 @@ def _through_redis(
             # It may have expired while computing, and another worker may hold it now.
             with suppress(redis.exceptions.LockError):
                 lock.release()
-        client.close()
 
 
 def _fresh_results(

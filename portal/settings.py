@@ -12,8 +12,11 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Literal, TypeVar
+
+import redis
 
 from data_access.patient_identity import decode_key, encode_key, generate_key
 
@@ -64,6 +67,12 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def redis(self) -> redis.Redis:
+        """The process's client of `redis_url`: one connection pool per worker process, reused
+        by every request (redis-py makes a new pool after a fork by itself)."""
+        assert self.redis_url is not None, "CACHE_URL does not name Redis"
+        return _redis_client(self.redis_url)
 
     @property
     def redis_url(self) -> str | None:
@@ -190,3 +199,8 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
         return int(value)
     except ValueError as error:
         raise SettingsError(f"{name}={value!r} is not a whole number") from error
+
+
+@cache
+def _redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)

@@ -83,3 +83,26 @@ def test_pages_that_are_not_public_results_are_not_cached(server: flask.Flask) -
     render_page(server.test_client(), "/my-unit", "")
     render_page(server.test_client(), "/registrations", "")
     assert cached_pages(server) == {}
+
+
+def test_workers_share_pages_through_redis(tmp_path: Path) -> None:
+    """Two applications on one database and one Redis (two workers): one renders, both
+    serve the same page, and Redis holds it once."""
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    workers = [
+        create_app(make_settings(tmp_path / name, url, CACHE_URL="redis://127.0.0.1:6379/12"))
+        for name in ("one", "two")
+    ]
+    ensure_registry(workers[0].extensions["database"], "stroke", "Hjerneslag", "Stroke")
+    try:
+        first = render_page(workers[0].test_client(), *PAGE)
+        second = render_page(workers[1].test_client(), *PAGE)
+        assert second == first
+        client = workers[0].config["PORTAL_SETTINGS"].redis()
+        namespace = page_cache._namespace(workers[0])
+        assert len(list(client.scan_iter(match=f"{namespace}*"))) == 1
+        assert all(cached_pages(worker) == {} for worker in workers)  # nothing kept locally
+    finally:
+        page_cache.clear(workers[0])
+        for worker in workers:
+            worker.extensions["database"].dispose()
