@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from data_access import audit
@@ -191,16 +191,21 @@ def create_token(
         return NewToken(token.id, secret, token.prefix, expires_at)
 
 
+def _tokens_with_registry_and_owner() -> Select[ApiToken, str, str]:
+    """Tokens with their registry key and owner's username (None without an owner): the
+    rows `_summary` turns into a `TokenSummary`, for listing, fetching and revoking."""
+    return (
+        select(ApiToken, Registry.key, User.username)
+        .join(Registry, Registry.id == ApiToken.registry_id)
+        .outerjoin(User, User.id == ApiToken.user_id)
+    )
+
+
 def list_tokens(
     database: Database, *, owner_user_id: int | None = None, registry_key: str | None = None
 ) -> list[TokenSummary]:
     """Tokens, newest first; only one owner's with `owner_user_id`, one registry's with its key."""
-    query = (
-        select(ApiToken, Registry.key, User.username)
-        .join(Registry, Registry.id == ApiToken.registry_id)
-        .outerjoin(User, User.id == ApiToken.user_id)
-        .order_by(ApiToken.id.desc())
-    )
+    query = _tokens_with_registry_and_owner().order_by(ApiToken.id.desc())
     if owner_user_id is not None:
         query = query.where(ApiToken.user_id == owner_user_id)
     if registry_key is not None:
@@ -212,10 +217,7 @@ def list_tokens(
 def get_token(database: Database, token_id: int) -> TokenSummary | None:
     with database.reading() as session:
         found = session.execute(
-            select(ApiToken, Registry.key, User.username)
-            .join(Registry, Registry.id == ApiToken.registry_id)
-            .outerjoin(User, User.id == ApiToken.user_id)
-            .where(ApiToken.id == token_id)
+            _tokens_with_registry_and_owner().where(ApiToken.id == token_id)
         ).one_or_none()
     return None if found is None else _summary(*found)
 
@@ -240,10 +242,7 @@ def revoke_token(
     """
     with database.transaction() as session:
         found = session.execute(
-            select(ApiToken, Registry.key, User.username)
-            .join(Registry, Registry.id == ApiToken.registry_id)
-            .outerjoin(User, User.id == ApiToken.user_id)
-            .where(ApiToken.id == token_id)
+            _tokens_with_registry_and_owner().where(ApiToken.id == token_id)
         ).one_or_none()
         allowed = found is not None and (
             authority is None or may_revoke(authority, _summary(*found), found[0].user_id)

@@ -19,6 +19,7 @@ from entry.dictionary_model import Dictionary, Variable
 from entry.registry_folder import RegistryFolder
 from indicators import Indicator
 from portal import urls
+from portal.components.scroll_table import scroll_table
 from portal.i18n import date_text, number, translate
 
 PREFIX = "drill-down"
@@ -139,20 +140,13 @@ def records_table(
     if not body:
         body = [html.Tr(html.Td(translate("drilldown.none", language), colSpan=len(headers)))]
     caption_id = f"{PREFIX}-caption"
-    return html.Div(
-        role="region",
-        tabIndex="0",
-        className="table-scroll",
-        **{"aria-labelledby": caption_id},
-        children=html.Table(
-            id=f"{PREFIX}-table",
-            className="admin-table drill-down-table",
-            children=[
-                html.Caption(caption, id=caption_id),
-                html.Thead(html.Tr(headers)),
-                html.Tbody(body),
-            ],
-        ),
+    return scroll_table(
+        f"{PREFIX}-table",
+        "admin-table drill-down-table",
+        caption,
+        html.Tr(headers),
+        body,
+        caption_id=caption_id,
     )
 
 

@@ -24,6 +24,7 @@ from portal.components import result_figures as rfig
 from portal.components import result_filters as rf
 from portal.components.achievement_marks import achievement_mark
 from portal.components.my_unit_data import PeerGroup, peer_median
+from portal.components.scroll_table import scroll_table
 from portal.i18n import number, percent, translate
 
 PREFIX = "my-unit"
@@ -243,20 +244,13 @@ def overview_table(
             )
         )
     caption = translate("myunit.caption", language, unit=unit["name"], year=year)
-    return html.Div(
-        role="region",
-        tabIndex="0",
-        className="table-scroll",
-        **{"aria-labelledby": f"{PREFIX}-table-caption"},
-        children=html.Table(
-            id=f"{PREFIX}-table",
-            className="profile-table my-unit-table",
-            children=[
-                html.Caption(caption, id=f"{PREFIX}-table-caption"),
-                html.Thead(html.Tr([html.Th(h, scope="col") for h in headers])),
-                html.Tbody(body),
-            ],
-        ),
+    return scroll_table(
+        f"{PREFIX}-table",
+        "profile-table my-unit-table",
+        caption,
+        html.Tr([html.Th(h, scope="col") for h in headers]),
+        body,
+        caption_id=f"{PREFIX}-table-caption",
     )
 
 
@@ -507,39 +501,23 @@ def quality_section(
             )
             for r in rows.sort("share", nulls_last=True, maintain_order=True).to_dicts()
         ]
+        caption = translate(
+            "myunit.quality.caption", language, form=form.title.in_language(language), year=year
+        )
+        header = html.Tr(
+            [
+                html.Th(translate(f"myunit.quality.column.{c}", language), scope="col")
+                for c in ("variable", "shown", "with_value", "share")
+            ]
+        )
         tables.append(
-            html.Div(
-                role="region",
-                tabIndex="0",
-                className="table-scroll",
-                **{"aria-labelledby": caption_id},
-                children=html.Table(
-                    className="admin-table",
-                    id=f"{PREFIX}-quality-{form.key}",
-                    children=[
-                        html.Caption(
-                            translate(
-                                "myunit.quality.caption",
-                                language,
-                                form=form.title.in_language(language),
-                                year=year,
-                            ),
-                            id=caption_id,
-                        ),
-                        html.Thead(
-                            html.Tr(
-                                [
-                                    html.Th(
-                                        translate(f"myunit.quality.column.{c}", language),
-                                        scope="col",
-                                    )
-                                    for c in ("variable", "shown", "with_value", "share")
-                                ]
-                            )
-                        ),
-                        html.Tbody(body),
-                    ],
-                ),
+            scroll_table(
+                f"{PREFIX}-quality-{form.key}",
+                "admin-table",
+                caption,
+                header,
+                body,
+                caption_id=caption_id,
             )
         )
     return html.Section(

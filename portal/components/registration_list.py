@@ -34,6 +34,7 @@ from entry.completeness import (
 )
 from entry.registry_folder import RegistryFolder
 from portal import urls
+from portal.components.scroll_table import scroll_table
 from portal.i18n import date_text, percent, translate
 
 PAGE_SIZE = 50
@@ -304,20 +305,13 @@ def registrations_table(
         )
     if not body:
         body = [html.Tr(html.Td(translate("registrations.none", language), colSpan=len(COLUMNS)))]
-    return html.Div(
-        role="region",
-        tabIndex="0",
-        className="table-scroll",
-        **{"aria-labelledby": "registrations-caption"},
-        children=html.Table(
-            id="registrations-table",
-            className="admin-table registrations-table",
-            children=[
-                html.Caption(caption, id="registrations-caption"),
-                html.Thead(html.Tr([_header(c, registry.key, query, language) for c in COLUMNS])),
-                html.Tbody(body),
-            ],
-        ),
+    return scroll_table(
+        "registrations-table",
+        "admin-table registrations-table",
+        caption,
+        html.Tr([_header(c, registry.key, query, language) for c in COLUMNS]),
+        body,
+        caption_id="registrations-caption",
     )
 
 
@@ -448,27 +442,18 @@ def completeness_section(
         form=titles[result.summary_form],
         n=read,
     )
-    table = html.Div(
-        role="region",
-        tabIndex="0",
-        className="table-scroll",
-        **{"aria-labelledby": "registrations-summary-caption"},
-        children=html.Table(
-            id="registrations-summary",
-            className="admin-table",
-            children=[
-                html.Caption(caption, id="registrations-summary-caption"),
-                html.Thead(
-                    html.Tr(
-                        [
-                            html.Th(translate(f"registrations.summary.{c}", language), scope="col")
-                            for c in ("variable", "shown", "with_value", "share")
-                        ]
-                    )
-                ),
-                html.Tbody(rows),
-            ],
+    table = scroll_table(
+        "registrations-summary",
+        "admin-table",
+        caption,
+        html.Tr(
+            [
+                html.Th(translate(f"registrations.summary.{c}", language), scope="col")
+                for c in ("variable", "shown", "with_value", "share")
+            ]
         ),
+        rows,
+        caption_id="registrations-summary-caption",
     )
     return [html.Ul(facts, id="registrations-facts"), table]
 

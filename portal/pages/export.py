@@ -102,10 +102,9 @@ def _content(
             "export-format-section",
             t("export.format"),
             [
-                html.Fieldset(
-                    className="portal-form",
-                    children=[
-                        html.Legend(t("export.format")),
+                fieldset(
+                    t("export.format"),
+                    [
                         _error(FORMAT),
                         dcc.RadioItems(
                             id=FORMAT,
@@ -171,10 +170,9 @@ def _filters(allowed: frozenset[int], language: str) -> list[Component]:
             t("export.period_legend"),
             [_date_field(FROM, t("export.from"), t), _date_field(TO, t("export.to"), t)],
         ),
-        html.Fieldset(
-            className="portal-form",
-            children=[
-                html.Legend(t("export.units")),
+        fieldset(
+            t("export.units"),
+            [
                 html.P(t("export.units_hint"), className="hint"),
                 _error(UNITS),
                 html.Div(
@@ -200,10 +198,9 @@ def _filters(allowed: frozenset[int], language: str) -> list[Component]:
                 ),
             ],
         ),
-        html.Fieldset(
-            className="portal-form",
-            children=[
-                html.Legend(t("export.status")),
+        fieldset(
+            t("export.status"),
+            [
                 _error(STATUS),
                 dcc.Checklist(
                     id=STATUS,

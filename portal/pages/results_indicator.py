@@ -10,9 +10,11 @@ drawn as "færre enn N".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import dash
+import plotly.graph_objects as go
 import polars as pl
 from dash import html
 from dash.development.base_component import Component
@@ -23,6 +25,7 @@ from portal import urls
 from portal.components import result_figures as figures
 from portal.components import result_filters as filters
 from portal.components.achievement_marks import achievement_mark
+from portal.components.admin_tables import section
 from portal.components.permalink import copy_link_button
 from portal.components.shell import page_frame
 from portal.i18n import normalise_language, number, request_language, translate
@@ -368,43 +371,29 @@ def _bars_section(view: View, frame: pl.DataFrame, language: str) -> html.Sectio
         notes.append(figures.coverage_note(language))
     if indicator.targets is not None:
         notes.append(_band_legend(indicator, language))
-    columns = ADJUSTED_COLUMNS if view.adjusted else BAR_COLUMNS
-    return html.Section(
-        **{"aria-labelledby": "indicator-bars-heading"},
-        children=[
-            html.H2(
-                translate("indicatorpage.units_heading", language), id="indicator-bars-heading"
-            ),
-            figures.chart_block(
-                "indicator-bars",
-                figures.unit_bars(
-                    rows, indicator, language, value_column=value_column, national=national
-                ),
-                caption=caption,
-                summary=figures.chart_summary(
-                    rows,
-                    indicator,
-                    language,
-                    kind="bars",
-                    level=view.level,
-                    national=national,
-                    value_column=value_column,
-                ),
-                language=language,
-                notes=notes,
-                table=figures.results_grid(
-                    rows, columns, language, "indicator-bars-table", indicator=indicator
-                ),
-                downloads=figures.downloads(
-                    "indicator-bars",
-                    view.registry.key,
-                    indicator.key,
-                    language,
-                    year=view.year,
-                    level=view.level,
-                ),
-            ),
-        ],
+    return _chart_section(
+        view,
+        "indicator-bars",
+        language,
+        heading_key="indicatorpage.units_heading",
+        figure=figures.unit_bars(
+            rows, indicator, language, value_column=value_column, national=national
+        ),
+        caption=caption,
+        summary=figures.chart_summary(
+            rows,
+            indicator,
+            language,
+            kind="bars",
+            level=view.level,
+            national=national,
+            value_column=value_column,
+        ),
+        rows=rows,
+        columns=ADJUSTED_COLUMNS if view.adjusted else BAR_COLUMNS,
+        notes=notes,
+        year=view.year,
+        level=view.level,
     )
 
 
@@ -440,33 +429,20 @@ def _trend_section(view: View, frame: pl.DataFrame, language: str) -> html.Secti
                 className="chart-note",
             )
         )
-    return html.Section(
-        **{"aria-labelledby": "indicator-trend-heading"},
-        children=[
-            html.H2(
-                translate("indicatorpage.trend_heading", language), id="indicator-trend-heading"
-            ),
-            figures.chart_block(
-                "indicator-trend",
-                figures.trend_chart(rows, indicator, language, preliminary_period=view.preliminary),
-                caption=caption,
-                summary=figures.chart_summary(
-                    rows, indicator, language, kind="trend", preliminary_period=view.preliminary
-                ),
-                language=language,
-                notes=notes,
-                table=figures.results_grid(
-                    rows, TREND_COLUMNS, language, "indicator-trend-table", indicator=indicator
-                ),
-                downloads=figures.downloads(
-                    "indicator-trend",
-                    view.registry.key,
-                    indicator.key,
-                    language,
-                    level="nation,region",
-                ),
-            ),
-        ],
+    return _chart_section(
+        view,
+        "indicator-trend",
+        language,
+        heading_key="indicatorpage.trend_heading",
+        figure=figures.trend_chart(rows, indicator, language, preliminary_period=view.preliminary),
+        caption=caption,
+        summary=figures.chart_summary(
+            rows, indicator, language, kind="trend", preliminary_period=view.preliminary
+        ),
+        rows=rows,
+        columns=TREND_COLUMNS,
+        notes=notes,
+        level="nation,region",
     )
 
 
@@ -480,45 +456,73 @@ def _funnel_section(view: View, frame: pl.DataFrame, language: str) -> html.Sect
         level=level_words,
         year=_year_text(view, view.year or 0, language),
     )
-    return html.Section(
-        **{"aria-labelledby": "indicator-funnel-heading"},
-        children=[
-            html.H2(
-                translate("indicatorpage.funnel_heading", language), id="indicator-funnel-heading"
+    intro = html.P(
+        [
+            translate("indicatorpage.funnel_intro", language),
+            " ",
+            html.A(
+                translate("indicatorpage.link_funnel", language),
+                href=urls.methods(language, "funnel"),
             ),
-            html.P(
-                [
-                    translate("indicatorpage.funnel_intro", language),
-                    " ",
-                    html.A(
-                        translate("indicatorpage.link_funnel", language),
-                        href=urls.methods(language, "funnel"),
-                    ),
-                    " · ",
-                    html.A(
-                        translate("indicatorpage.link_oe", language),
-                        href=urls.methods(language, "oe-ratio"),
-                    ),
-                ]
+            " · ",
+            html.A(
+                translate("indicatorpage.link_oe", language),
+                href=urls.methods(language, "oe-ratio"),
             ),
+        ]
+    )
+    return _chart_section(
+        view,
+        "indicator-funnel",
+        language,
+        heading_key="indicatorpage.funnel_heading",
+        intro=intro,
+        figure=figures.funnel_plot(rows, indicator, language),
+        caption=caption,
+        summary=figures.chart_summary(rows, indicator, language, kind="funnel", level=view.level),
+        rows=rows,
+        columns=FUNNEL_COLUMNS,
+        year=view.year,
+        level=view.level,
+    )
+
+
+def _chart_section(
+    view: View,
+    graph_id: str,
+    language: str,
+    *,
+    heading_key: str,
+    figure: go.Figure,
+    caption: str,
+    summary: str,
+    rows: pl.DataFrame,
+    columns: Sequence[str],
+    notes: Sequence[Component] = (),
+    intro: Component | None = None,
+    **download_filters: str | int | None,
+) -> html.Section:
+    """One titled chart section of the page: heading, optional intro, and the chart block
+    with its table alternative and downloads, all named after `graph_id` so the heading,
+    table and links of the three charts (bars, trend, funnel) cannot drift apart."""
+    indicator = view.indicator
+    return section(
+        graph_id,
+        translate(heading_key, language),
+        [
+            *([intro] if intro is not None else []),
             figures.chart_block(
-                "indicator-funnel",
-                figures.funnel_plot(rows, indicator, language),
+                graph_id,
+                figure,
                 caption=caption,
-                summary=figures.chart_summary(
-                    rows, indicator, language, kind="funnel", level=view.level
-                ),
+                summary=summary,
                 language=language,
+                notes=notes,
                 table=figures.results_grid(
-                    rows, FUNNEL_COLUMNS, language, "indicator-funnel-table", indicator=indicator
+                    rows, columns, language, f"{graph_id}-table", indicator=indicator
                 ),
                 downloads=figures.downloads(
-                    "indicator-funnel",
-                    view.registry.key,
-                    indicator.key,
-                    language,
-                    year=view.year,
-                    level=view.level,
+                    graph_id, view.registry.key, indicator.key, language, **download_filters
                 ),
             ),
         ],

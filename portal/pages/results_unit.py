@@ -22,6 +22,7 @@ from portal.components import result_filters as rf
 from portal.components.achievement_marks import achievement_mark
 from portal.components.permalink import copy_link_button
 from portal.components.result_figures import with_standardised_interval
+from portal.components.scroll_table import scroll_table
 from portal.components.shell import page_frame
 from portal.i18n import normalise_language, number, request_language, translate
 from portal.public_data import find_registry, public_frame, units
@@ -239,20 +240,13 @@ def _table(
     caption = translate(
         "profile.caption", language, unit=unit["name"], year=year, region=region["name"]
     )
-    return html.Div(
-        role="region",
-        tabIndex="0",
-        className="table-scroll",
-        **{"aria-label": translate("profile.scroll_region", language)},
-        children=html.Table(
-            id="profile-table",
-            className="profile-table",
-            children=[
-                html.Caption(caption),
-                html.Thead(html.Tr([html.Th(h, scope="col") for h in headers])),
-                html.Tbody(body),
-            ],
-        ),
+    return scroll_table(
+        "profile-table",
+        "profile-table",
+        caption,
+        html.Tr([html.Th(h, scope="col") for h in headers]),
+        body,
+        region_label=translate("profile.scroll_region", language),
     )
 
 
