@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import flask
 import pytest
@@ -50,13 +52,16 @@ def postgres_available() -> bool:
     return False
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_available: bool
-) -> Iterator[str]:
-    """An empty database of each kind; PostgreSQL gets a database of its own per test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+@contextmanager
+def fresh_database_url(backend: str, directory: Path, postgres_available: bool) -> Iterator[str]:
+    """An empty database of `backend` ("sqlite" or "postgresql") for as long as the block runs.
+
+    SQLite gets a file in `directory`; PostgreSQL a database of its own, dropped on the way
+    out even with connections still open. One recipe, so that fixtures of every scope (the
+    per-test `database_url`, a module's seeded world) create and drop databases the same way.
+    """
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'test.sqlite3'}"
         return
     if not postgres_available:
         pytest.skip("PostgreSQL is not running (set CI=true to make this a failure)")
@@ -70,6 +75,15 @@ def database_url(
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_available: bool
+) -> Iterator[str]:
+    """An empty database of each kind; PostgreSQL gets a database of its own per test."""
+    with fresh_database_url(request.param, tmp_path, postgres_available) as url:
+        yield url
 
 
 def make_settings(tmp_path: Path, database_url: str, **overrides: str) -> Settings:
@@ -112,6 +126,34 @@ def sqlite_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[flask.Flask
     server.extensions["database"].dispose()
 
 
+@contextmanager
+def seeded_demo_app(
+    tmp_path: Path,
+    registrations: int,
+    *,
+    seed: int | None = None,
+    database_url: str | None = None,
+    **overrides: str,
+) -> Iterator[flask.Flask]:
+    """The application with `registrations` demo registrations (and no demo users) seeded by
+    the `seed-demo` command, as an operator would; disposed of when the block ends.
+
+    The database is a SQLite file in `tmp_path` unless `database_url` is given; `overrides`
+    are settings, as for `make_settings`. Page tests seed once per module and only read.
+    """
+    url = database_url or f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    server = create_app(make_settings(tmp_path, url, **overrides))
+    seed_option = [] if seed is None else ["--seed", str(seed)]
+    result = server.test_cli_runner().invoke(
+        args=["seed-demo", "--registrations", str(registrations), *seed_option, "--without-users"]
+    )
+    assert result.exit_code == 0, result.output
+    try:
+        yield server
+    finally:
+        server.extensions["database"].dispose()
+
+
 PAGE_ROUTER = ".._pages_content.children..._pages_store.data.."
 
 
@@ -145,3 +187,21 @@ def render_page(client: flask.testing.FlaskClient, pathname: str, search: str) -
     )
     assert response.status_code == 200, response.data[:500]
     return response.get_data(as_text=True)
+
+
+def find_component(tree: object, component_id: str) -> dict[str, Any] | None:
+    """The rendered component with `component_id`, anywhere in Dash's JSON (depth first)."""
+    if isinstance(tree, dict):
+        props = tree.get("props")
+        if isinstance(props, dict) and props.get("id") == component_id:
+            return tree
+        for value in tree.values():
+            found = find_component(value, component_id)
+            if found is not None:
+                return found
+    if isinstance(tree, list):
+        for item in tree:
+            found = find_component(item, component_id)
+            if found is not None:
+                return found
+    return None

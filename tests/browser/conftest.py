@@ -141,3 +141,22 @@ def axe_violations(
 def console_errors(driver: WebDriver) -> list[str]:
     """Errors the page logged since the last call (a blocked script shows up here)."""
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def submit_login(driver: WebDriver, username: str, password: str) -> None:
+    """Fill in and send the login form that the browser shows or is about to show."""
+    WebDriverWait(driver, WAIT_SECONDS).until(
+        expected_conditions.presence_of_element_located((By.ID, "username"))
+    )
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+
+def log_in(driver: WebDriver, address: str, username: str, password: str) -> None:
+    """Open the login page at `address` (a `next=` in it says where to land), log in with a
+    password alone (the module's app has two-factor login off) and wait for the logged-in page.
+    """
+    driver.get(address)
+    submit_login(driver, username, password)
+    wait_for_page(driver, (By.ID, "logout-button"))

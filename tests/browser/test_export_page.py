@@ -14,14 +14,19 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from app import create_app
 from data_access.accounts import create_user, grant
 from data_access.audit import SYSTEM
 from entry.export_columns import variables_in_forms
 from entry.registry_folder import read_registry_folder
 from portal.settings import PROJECT_ROOT
-from tests.browser.conftest import WAIT_SECONDS, axe_violations, console_errors, wait_for_page
-from tests.conftest import make_settings
+from tests.browser.conftest import (
+    WAIT_SECONDS,
+    axe_violations,
+    console_errors,
+    log_in,
+    wait_for_page,
+)
+from tests.conftest import seeded_demo_app
 
 PASSWORD = "korrekt-hest-batteri-stift"
 REGISTRATIONS = 150
@@ -32,32 +37,15 @@ STROKE = read_registry_folder(PROJECT_ROOT / "registries" / "stroke")
 def sqlite_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[flask.Flask]:
     """A small demo registry and an analyst who logs in with a password alone."""
     tmp_path: Path = tmp_path_factory.mktemp("export-app")
-    url = f"sqlite:///{tmp_path / 'export.sqlite3'}"
-    server = create_app(make_settings(tmp_path, url, REQUIRE_TWO_FACTOR="false"))
-    result = server.test_cli_runner().invoke(
-        args=["seed-demo", "--registrations", str(REGISTRATIONS), "--without-users"]
-    )
-    assert result.exit_code == 0, result.output
-    database = server.extensions["database"]
-    create_user(database, SYSTEM, "analytiker", "Ada Analytiker", PASSWORD)
-    grant(database, SYSTEM, "analytiker", "stroke", 1, "analyst")
-    yield server
-    database.dispose()
-
-
-def _log_in(browser: WebDriver, live_server: str) -> None:
-    browser.get(f"{live_server}/login?next=/export")
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        expected_conditions.presence_of_element_located((By.ID, "username"))
-    )
-    browser.find_element(By.ID, "username").send_keys("analytiker")
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait_for_page(browser, (By.ID, "logout-button"))
+    with seeded_demo_app(tmp_path, REGISTRATIONS, REQUIRE_TWO_FACTOR="false") as server:
+        database = server.extensions["database"]
+        create_user(database, SYSTEM, "analytiker", "Ada Analytiker", PASSWORD)
+        grant(database, SYSTEM, "analytiker", "stroke", 1, "analyst")
+        yield server
 
 
 def test_an_analyst_exports_a_form_as_csv(browser: WebDriver, live_server: str) -> None:
-    _log_in(browser, live_server)
+    log_in(browser, f"{live_server}/login?next=/export", "analytiker", PASSWORD)
     browser.get(f"{live_server}/export?registry=stroke&lang=en")
     wait_for_page(browser, (By.ID, "export-prepare"))
     violations = axe_violations(browser)

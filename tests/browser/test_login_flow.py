@@ -6,16 +6,14 @@ import flask
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.wait import WebDriverWait
 
 from data_access.accounts import create_user
 from data_access.audit import SYSTEM
 from tests.browser.conftest import (
-    WAIT_SECONDS,
     WCAG_TAGS,
     axe_violations,
     console_errors,
+    submit_login,
     wait_for_page,
 )
 
@@ -40,12 +38,7 @@ def test_log_in_and_out(browser: WebDriver, live_server: str, reader: str) -> No
     browser.get(f"{live_server}/")
     wait_for_page(browser)
     browser.find_element(By.ID, "login-link").click()
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        expected_conditions.presence_of_element_located((By.ID, "username"))
-    )
-    browser.find_element(By.ID, "username").send_keys(reader)
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    submit_login(browser, reader, PASSWORD)
     wait_for_page(browser, (By.ID, "logout-button"))
     assert "Lene Leser" in browser.find_element(By.CLASS_NAME, "logout-form").text
     assert console_errors(browser) == []  # Dash ran under the CSP: nothing was blocked

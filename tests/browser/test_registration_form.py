@@ -22,7 +22,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 from sqlalchemy import select
 
@@ -39,6 +38,7 @@ from tests.browser.conftest import (
     WAIT_SECONDS,
     axe_violations,
     console_errors,
+    log_in,
     missing_tool,
     wait_for_page,
 )
@@ -97,15 +97,8 @@ def database_of(server: flask.Flask) -> Database:
     return database
 
 
-def log_in(driver: WebDriver, live_server: str) -> None:
-    driver.get(f"{live_server}/login")
-    WebDriverWait(driver, WAIT_SECONDS).until(
-        expected_conditions.presence_of_element_located((By.ID, "username"))
-    )
-    driver.find_element(By.ID, "username").send_keys("registrar")
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait_for_page(driver, (By.ID, "logout-button"))
+def log_in_as_registrar(driver: WebDriver, live_server: str) -> None:
+    log_in(driver, f"{live_server}/login", "registrar", PASSWORD)
 
 
 def open_form(driver: WebDriver, address: str) -> None:
@@ -158,7 +151,7 @@ def test_enter_an_admission_and_a_discharge(
     browser: WebDriver, live_server: str, sqlite_app: flask.Flask
 ) -> None:
     database = database_of(sqlite_app)
-    log_in(browser, live_server)
+    log_in_as_registrar(browser, live_server)
     open_form(browser, f"{live_server}{FORM}&form=admission&unit={HAMMERFEST}")
     assert axe_violations(browser) == []
 
@@ -280,8 +273,8 @@ def test_a_stale_save_is_refused_and_keeps_the_input(
         event_date_variable="admission_date",
     )  # fmt: skip
     address = f"{live_server}{FORM}&form=admission&id={created.registration_id}"
-    log_in(browser, live_server)
-    log_in(second_browser, live_server)
+    log_in_as_registrar(browser, live_server)
+    log_in_as_registrar(second_browser, live_server)
     open_form(browser, address)
     open_form(second_browser, address)
 

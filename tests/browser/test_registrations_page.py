@@ -12,7 +12,6 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from app import create_app
@@ -22,7 +21,13 @@ from data_access.audit import SYSTEM
 from data_access.record_commands import IdentityKeys, create_registration
 from entry.national_id import synthetic_national_ids
 from portal.catalogue import installed_registries
-from tests.browser.conftest import WAIT_SECONDS, axe_violations, console_errors, wait_for_page
+from tests.browser.conftest import (
+    WAIT_SECONDS,
+    axe_violations,
+    console_errors,
+    submit_login,
+    wait_for_page,
+)
 from tests.conftest import make_settings
 
 PASSWORD = "korrekt-hest-batteri-stift"
@@ -85,12 +90,7 @@ def test_log_in_open_the_list_and_filter_it(browser: WebDriver, live_server: str
     browser.get(f"{live_server}/registrations")
     wait_for_page(browser, (By.ID, "login-prompt"))
     browser.find_element(By.CSS_SELECTOR, "#login-prompt a").click()
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        expected_conditions.presence_of_element_located((By.ID, "username"))
-    )
-    browser.find_element(By.ID, "username").send_keys("registrar")
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    submit_login(browser, "registrar", PASSWORD)
     WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "/registrations" in d.current_url)
     wait_for_page(browser, (By.ID, "registrations-table"))
     assert _rows(browser) == len(STATUSES)

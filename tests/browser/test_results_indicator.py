@@ -19,9 +19,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
-from app import create_app
 from tests.browser.conftest import WAIT_SECONDS, axe_violations, console_errors, wait_for_page
-from tests.conftest import make_settings
+from tests.conftest import seeded_demo_app
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 REGISTRATIONS = 3_000
@@ -31,14 +30,8 @@ CHART = (By.CSS_SELECTOR, "#indicator-bars .main-svg")
 @pytest.fixture(scope="module")
 def sqlite_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[flask.Flask]:
     """The module's application with a small demo registry, so the page has results."""
-    tmp_path = tmp_path_factory.mktemp("indicator-app")
-    server = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'pages.sqlite3'}"))
-    result = server.test_cli_runner().invoke(
-        args=["seed-demo", "--registrations", str(REGISTRATIONS), "--without-users"]
-    )
-    assert result.exit_code == 0, result.output
-    yield server
-    server.extensions["database"].dispose()
+    with seeded_demo_app(tmp_path_factory.mktemp("indicator-app"), REGISTRATIONS) as server:
+        yield server
 
 
 def _query(driver: WebDriver) -> dict[str, list[str]]:

@@ -26,7 +26,6 @@ from flask.testing import FlaskClient
 from polars.testing import assert_frame_equal
 from sqlalchemy import Integer, cast, extract, select
 
-from app import create_app
 from data_access.accounts import create_user, grant
 from data_access.audit import SYSTEM
 from data_access.database import Database
@@ -36,7 +35,7 @@ from entry.export_columns import export_columns, flat_frame
 from entry.registry_folder import read_registry_folder
 from portal.export_formats import codebook
 from portal.settings import PROJECT_ROOT
-from tests.conftest import make_settings, render_page
+from tests.conftest import render_page, seeded_demo_app
 from tests.integration.test_admin_pages import dash_call, response_of
 from tests.integration.test_login import PASSWORD, csrf_token
 
@@ -58,28 +57,25 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path, database_url: str) -> Iterator[World]:
-    server = create_app(make_settings(tmp_path, database_url, REQUIRE_TWO_FACTOR="false"))
-    database: Database = server.extensions["database"]
-    result = server.test_cli_runner().invoke(
-        args=["seed-demo", "--registrations", str(REGISTRATIONS), "--seed", "7", "--without-users"]
-    )
-    assert result.exit_code == 0, result.output
-    counts = (
-        registration_frame(database, "stroke", STROKE.dictionary)
-        .group_by("unit_id")
-        .len()
-        .sort(["len", "unit_id"], descending=True)
-    )
-    unit_a, unit_b = counts["unit_id"][0], counts["unit_id"][1]
-    for username, role, unit in (
-        ("analyst", "analyst", 1),
-        ("clinician", "clinician", unit_a),
-        ("admin", "admin", 1),
-    ):
-        create_user(database, SYSTEM, username, username.title(), PASSWORD)
-        grant(database, SYSTEM, username, "stroke", unit, role)
-    yield World(server, database, unit_a, unit_b)
-    database.dispose()
+    with seeded_demo_app(
+        tmp_path, REGISTRATIONS, seed=7, database_url=database_url, REQUIRE_TWO_FACTOR="false"
+    ) as server:
+        database: Database = server.extensions["database"]
+        counts = (
+            registration_frame(database, "stroke", STROKE.dictionary)
+            .group_by("unit_id")
+            .len()
+            .sort(["len", "unit_id"], descending=True)
+        )
+        unit_a, unit_b = counts["unit_id"][0], counts["unit_id"][1]
+        for username, role, unit in (
+            ("analyst", "analyst", 1),
+            ("clinician", "clinician", unit_a),
+            ("admin", "admin", 1),
+        ):
+            create_user(database, SYSTEM, username, username.title(), PASSWORD)
+            grant(database, SYSTEM, username, "stroke", unit, role)
+        yield World(server, database, unit_a, unit_b)
 
 
 def client_of(world: World, username: str | None) -> FlaskClient:

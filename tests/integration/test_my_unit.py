@@ -10,9 +10,7 @@ deny-by-default guard in front of them is exercised too.
 from __future__ import annotations
 
 import json
-import os
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,10 +20,8 @@ import flask
 import polars as pl
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
-from app import create_app
 from data_access.access import AccessDenied, scope_for_user
 from data_access.accounts import create_user, find_user_id, grant
 from data_access.audit import SYSTEM
@@ -38,15 +34,14 @@ from entry.national_id import mask_national_id
 from entry.registry_folder import RegistryFolder
 from indicators import public_results
 from portal.catalogue import installed_registries
-from portal.demo import seed_demo
 from portal.results_cache import cached_results
 from portal.settings import Settings
 from tests.conftest import (
     BACKENDS,
-    POSTGRES_ADMIN_URL,
-    _postgres_problem,
-    make_settings,
+    find_component,
+    fresh_database_url,
     render_page,
+    seeded_demo_app,
 )
 from tests.integration.test_admin_pages import dash_call, response_of, text_of
 from tests.integration.test_login import PASSWORD, csrf_token
@@ -78,44 +73,30 @@ class World:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def world(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_available: bool,
 ) -> Iterator[World]:
     """The app (second factor off) with 3,000 synthetic registrations and four users, on
     each database; shared by the module's tests (seeding and fitting take seconds), which
     therefore tell their own audit events apart by id (`events_after`)."""
     tmp_path = tmp_path_factory.mktemp(f"my-unit-{request.param}")
-    if request.param == "sqlite":
-        url, cleanup = f"sqlite:///{tmp_path / 'my_unit.sqlite3'}", None
-    else:
-        problem = _postgres_problem()
-        if problem is not None:
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(problem + " (CI=true: PostgreSQL is required)")
-            pytest.skip(problem)
-        name = f"test_{uuid.uuid4().hex[:16]}"
-        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        cleanup = (admin, name)
-    settings = make_settings(tmp_path, url, REQUIRE_TWO_FACTOR="false")
-    server = create_app(settings)
-    database: Database = server.extensions["database"]
-    with server.app_context():
-        registry = installed_registries()[0]
-        seed_demo(database, settings, registry, 3_000, seed=5)
-        results = cached_results(settings, database, registry)
-    for username, (role, unit) in USERS.items():
-        create_user(database, SYSTEM, username, username.title(), PASSWORD)
-        grant(database, SYSTEM, username, "stroke", unit, role)
-    server.test_client().get("/")  # Dash fills its callback map on the first request
-    yield World(server, database, settings, registry, results)
-    database.dispose()
-    if cleanup is not None:
-        admin, name = cleanup
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with (
+        fresh_database_url(request.param, tmp_path, postgres_available) as url,
+        seeded_demo_app(
+            tmp_path, 3_000, seed=5, database_url=url, REQUIRE_TWO_FACTOR="false"
+        ) as server,
+    ):
+        database: Database = server.extensions["database"]
+        settings: Settings = server.config["PORTAL_SETTINGS"]
+        with server.app_context():
+            registry = installed_registries()[0]
+            results = cached_results(settings, database, registry)
+        for username, (role, unit) in USERS.items():
+            create_user(database, SYSTEM, username, username.title(), PASSWORD)
+            grant(database, SYSTEM, username, "stroke", unit, role)
+        server.test_client().get("/")  # Dash fills its callback map on the first request
+        yield World(server, database, settings, registry, results)
 
 
 def last_event(database: Database) -> int:
@@ -143,24 +124,6 @@ def scope_of(world: World, username: str) -> Any:
 def page(client: FlaskClient, path: str, search: str) -> dict[str, Any]:
     payload: dict[str, Any] = json.loads(render_page(client, path, search))["response"]
     return payload
-
-
-def find(tree: object, component_id: str) -> dict[str, Any] | None:
-    """The rendered component with `component_id`, anywhere in a tree."""
-    if isinstance(tree, dict):
-        props = tree.get("props")
-        if isinstance(props, dict) and props.get("id") == component_id:
-            return tree
-        for value in tree.values():
-            found = find(value, component_id)
-            if found is not None:
-                return found
-    if isinstance(tree, list):
-        for item in tree:
-            found = find(item, component_id)
-            if found is not None:
-                return found
-    return None
 
 
 def list_request(
@@ -231,11 +194,11 @@ def test_own_numbers_are_unsuppressed_and_the_others_public(world: World) -> Non
     response = page(
         client, "/my-unit", f"?unit={UNIT_A}&year={row['period']}&indicator={row['indicator']}"
     )
-    table = find(response, f"my-unit-row-{row['indicator']}")
+    table = find_component(response, f"my-unit-row-{row['indicator']}")
     assert table is not None
     assert f"{row['numerator']} av {row['denominator']}" in text_of(table)
 
-    bars = find(response, "my-unit-bars")
+    bars = find_component(response, "my-unit-bars")
     assert bars is not None
     figure = bars["props"]["figure"]
     names = figure["layout"]["yaxis"]["ticktext"]
@@ -260,7 +223,7 @@ def test_own_numbers_are_unsuppressed_and_the_others_public(world: World) -> Non
             checked += 1
     assert checked, "some peer on the chart is suppressed publicly"
     # The grid behind the chart says "færre enn" for them, never a number.
-    grid = find(response, "my-unit-bars-table")
+    grid = find_component(response, "my-unit-bars-table")
     assert grid is not None
     for item in grid["props"]["rowData"]:
         if "din enhet" in item["name"]:
@@ -272,15 +235,15 @@ def test_overview_lists_every_indicator_with_region_nation_and_peers(world: Worl
     response = page(client, "/my-unit", "")
     text = text_of(response)
     for indicator in world.registry.indicators:
-        assert find(response, f"my-unit-row-{indicator.key}") is not None
+        assert find_component(response, f"my-unit-row-{indicator.key}") is not None
     assert "Regionen (Helse Sør-Øst RHF)" in text
     assert "Sammenlignbare enheter" in text and "Landet" in text
-    assert find(response, "my-unit-peers") is not None
-    assert find(response, "my-unit-quality") is not None
+    assert find_component(response, "my-unit-peers") is not None
+    assert find_component(response, "my-unit-quality") is not None
     # The risk-adjusted indicator's detail has the funnel with the unit marked.
     adjusted = next(i for i in world.registry.indicators if i.risk_model is not None)
     detail = page(client, "/my-unit", f"?indicator={adjusted.key}")
-    funnel = find(detail, "my-unit-funnel")
+    funnel = find_component(detail, "my-unit-funnel")
     assert funnel is not None
     assert any("din enhet" in str(t.get("name")) for t in funnel["props"]["figure"]["data"])
 
@@ -288,15 +251,18 @@ def test_overview_lists_every_indicator_with_region_nation_and_peers(world: Worl
 def test_a_forged_unit_in_the_address_gets_nothing(world: World) -> None:
     client = log_in(world, "klinikar-a")
     forged = page(client, "/my-unit", f"?unit={UNIT_B}&indicator=thrombolysis")
-    assert find(forged, "my-unit-not-allowed") is not None
-    assert find(forged, "my-unit-table") is None and find(forged, "my-unit-bars") is None
+    assert find_component(forged, "my-unit-not-allowed") is not None
+    assert (
+        find_component(forged, "my-unit-table") is None
+        and find_component(forged, "my-unit-bars") is None
+    )
     listing = page(
         client,
         "/my-unit/patients",
         f"?registry=stroke&unit={UNIT_B}&indicator=thrombolysis&year=2024",
     )
-    assert find(listing, "drill-down-not-allowed") is not None
-    assert find(listing, "drill-down-request") is None
+    assert find_component(listing, "drill-down-not-allowed") is not None
+    assert find_component(listing, "drill-down-request") is None
     body = json.dumps(forged) + json.dumps(listing)
     for marker in masked_ids(world.database, world.settings, UNIT_B):
         assert marker not in body
@@ -304,15 +270,15 @@ def test_a_forged_unit_in_the_address_gets_nothing(world: World) -> None:
 
 def test_anonymous_and_ungranted_users_are_turned_away(world: World) -> None:
     anonymous = log_in(world, None)
-    assert find(page(anonymous, "/my-unit", ""), "login-prompt") is not None
-    assert find(page(anonymous, "/my-unit/patients", f"?unit={UNIT_A}"), "login-prompt")
+    assert find_component(page(anonymous, "/my-unit", ""), "login-prompt") is not None
+    assert find_component(page(anonymous, "/my-unit/patients", f"?unit={UNIT_A}"), "login-prompt")
     response = dash_call(
         anonymous, world.app, LIST, list_request(world, UNIT_A, "thrombolysis", 2024)
     )
     assert response.status_code == 401
     create_user(world.database, SYSTEM, "ingen", "Ingen Tilgang", PASSWORD)
     nobody = log_in(world, "ingen")
-    assert find(page(nobody, "/my-unit", ""), "my-unit-not-allowed") is not None
+    assert find_component(page(nobody, "/my-unit", ""), "my-unit-not-allowed") is not None
 
 
 # ---- drill-down ----------------------------------------------------------------------------
@@ -361,13 +327,15 @@ def test_drill_down_list_marks_the_numerator_and_is_audited(world: World) -> Non
         "/my-unit/patients",
         f"?registry=stroke&unit={UNIT_A}&indicator=thrombolysis&year=2024",
     )
-    store = find(page_response, "drill-down-request")
+    store = find_component(page_response, "drill-down-request")
     assert store is not None and store["props"]["data"]["unit"] == UNIT_A
     result = response_of(
         dash_call(client, world.app, LIST, {"drill-down-request.data": store["props"]["data"]})
     )
     table = result["drill-down-table-region"]["children"]
-    body_rows = find(table, "drill-down-table")["props"]["children"][2]["props"]["children"]  # type: ignore[index]
+    drill_table = find_component(table, "drill-down-table")
+    assert drill_table is not None
+    body_rows = drill_table["props"]["children"][2]["props"]["children"]
     assert len(body_rows) == row["denominator"]
     marks = [text_of(r["props"]["children"][4]) for r in body_rows]
     assert marks.count("Ja, i telleren") == row["numerator"]
@@ -563,5 +531,5 @@ def test_data_quality_counts_fields_only_where_the_form_shows_them(world: World)
     assert row["shown"] < quality.registrations  # the skipped ones do not count as missing
     client = log_in(world, "registrar-a")
     response = page(client, "/my-unit", "?year=2024")
-    facts = find(response, "my-unit-quality-facts")
+    facts = find_component(response, "my-unit-quality-facts")
     assert facts is not None and str(quality.registrations) in text_of(facts)

@@ -34,7 +34,6 @@ import flask
 import polars as pl
 import pytest
 
-from app import create_app
 from portal import page_cache
 from portal.auth.guard import CALLBACK_ACCESS, CLIENTSIDE_OUTPUTS
 from portal.components.result_figures import (
@@ -45,7 +44,7 @@ from portal.components.result_figures import (
 from portal.i18n import LANGUAGES, number, translate
 from portal.public_data import find_registry, public_frame
 from portal.results_cache import cached_results
-from tests.conftest import callback_headers, make_settings, render_page
+from tests.conftest import callback_headers, render_page, seeded_demo_app
 
 REGISTRATIONS = 1_500
 CANARY_COUNT = 987_654
@@ -71,19 +70,14 @@ class Seeded:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     tmp_path = tmp_path_factory.mktemp("suppression")
-    server = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'small.sqlite3'}"))
-    result = server.test_cli_runner().invoke(
-        args=["seed-demo", "--registrations", str(REGISTRATIONS), "--without-users"]
-    )
-    assert result.exit_code == 0, result.output
-    with server.test_request_context("/"):
-        registry = find_registry("stroke")
-        assert registry is not None
-        public_frame(registry)  # computes and caches the results once
-    files = list((tmp_path / "instance" / "results").glob("stroke-v*.parquet"))
-    assert len(files) == 1, files
-    yield Seeded(server, files[0])
-    server.extensions["database"].dispose()
+    with seeded_demo_app(tmp_path, REGISTRATIONS) as server:
+        with server.test_request_context("/"):
+            registry = find_registry("stroke")
+            assert registry is not None
+            public_frame(registry)  # computes and caches the results once
+        files = list((tmp_path / "instance" / "results").glob("stroke-v*.parquet"))
+        assert len(files) == 1, files
+        yield Seeded(server, files[0])
 
 
 # --- what to ask for ----------------------------------------------------------------------

@@ -20,12 +20,11 @@ import flask
 import polars as pl
 import pytest
 
-from app import create_app
 from indicators import Indicator
 from portal.components import result_figures as figures
 from portal.public_data import find_registry, public_frame
 from portal.results_cache import cached_results
-from tests.conftest import make_settings, render_page
+from tests.conftest import find_component, render_page, seeded_demo_app
 
 REGISTRATIONS = 3_000
 PATH = "/results/indicator"
@@ -40,15 +39,8 @@ HIDDEN_NUMBERS = (
 
 @pytest.fixture(scope="module")
 def seeded_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[flask.Flask]:
-    tmp_path = tmp_path_factory.mktemp("indicator")
-    server = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'demo.sqlite3'}"))
-    result = server.test_cli_runner().invoke(
-        args=["seed-demo", "--registrations", str(REGISTRATIONS), "--seed", "5",
-              "--without-users"]
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    yield server
-    server.extensions["database"].dispose()
+    with seeded_demo_app(tmp_path_factory.mktemp("indicator"), REGISTRATIONS, seed=5) as server:
+        yield server
 
 
 def _indicators(app: flask.Flask) -> list[Indicator]:
@@ -163,8 +155,8 @@ def _assert_units_hidden(
     document: object, results: pl.DataFrame, year: int, level: str, search: str
 ) -> None:
     """The bar chart and its table give a suppressed unit no number, only its note."""
-    graph = _component(document, "indicator-bars")
-    grid = _component(document, "indicator-bars-table")
+    graph = find_component(document, "indicator-bars")
+    grid = find_component(document, "indicator-bars-table")
     assert graph is not None and grid is not None, search
     hidden_units = results.filter(
         pl.col("period") == year, pl.col("level") == level, pl.col("suppressed")
@@ -185,23 +177,6 @@ def _assert_units_hidden(
     assert all(bars["x"][i] is None for i in positions), search
 
 
-def _component(document: object, component_id: str) -> dict | None:  # type: ignore[type-arg]
-    if isinstance(document, dict):
-        props = document.get("props")
-        if isinstance(props, dict) and props.get("id") == component_id:
-            return document
-        for value in document.values():
-            found = _component(value, component_id)
-            if found is not None:
-                return found
-    elif isinstance(document, list):
-        for value in document:
-            found = _component(value, component_id)
-            if found is not None:
-                return found
-    return None
-
-
 def test_adjusted_view_draws_the_risk_standardised_values(seeded_app: flask.Flask) -> None:
     _, public = _frames(seeded_app, "survival_30_days")
     year = 2024
@@ -211,11 +186,11 @@ def test_adjusted_view_draws_the_risk_standardised_values(seeded_app: flask.Flas
         body = render_page(
             client, PATH, f"?registry=stroke&indicator=survival_30_days&year={year}&view={view}"
         )
-        graph = _component(json.loads(body), "indicator-bars")
+        graph = find_component(json.loads(body), "indicator-bars")
         assert graph is not None
         drawn = {round(x, 9) for x in graph["props"]["figure"]["data"][0]["x"] if x is not None}
         assert drawn == {round(v, 9) for v in rows[column].drop_nulls().to_list()}
-        assert _component(json.loads(body), "indicator-funnel") is not None
+        assert find_component(json.loads(body), "indicator-funnel") is not None
 
 
 def test_sort_by_name_uses_the_norwegian_alphabet(seeded_app: flask.Flask) -> None:
@@ -224,7 +199,7 @@ def test_sort_by_name_uses_the_norwegian_alphabet(seeded_app: flask.Flask) -> No
         PATH,
         "?registry=stroke&indicator=stroke_unit&year=2024&level=hospital&sort=name",
     )
-    grid = _component(json.loads(body), "indicator-bars-table")
+    grid = find_component(json.loads(body), "indicator-bars-table")
     assert grid is not None
     names = [r["name"] for r in grid["props"]["rowData"]]
     order = str.maketrans({"æ": "{", "ø": "|", "å": "}"})

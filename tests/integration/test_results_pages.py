@@ -13,11 +13,10 @@ from typing import Any
 import flask
 import pytest
 
-from app import create_app
 from portal import urls
 from portal.components.methods_text import ANCHORS, METHODS_FILE, methods_text
 from portal.components.result_filters import chosen_year, query_of, today
-from tests.conftest import callback_headers, make_settings, render_page
+from tests.conftest import callback_headers, render_page, seeded_demo_app
 
 REGISTRATIONS = 1_500
 UNIT = 100032  # Nevrologisk avdeling, Ullevål sykehus (Helse Sør-Øst)
@@ -25,14 +24,8 @@ UNIT = 100032  # Nevrologisk avdeling, Ullevål sykehus (Helse Sør-Øst)
 
 @pytest.fixture(scope="module")
 def seeded_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[flask.Flask]:
-    tmp_path = tmp_path_factory.mktemp("results-pages")
-    server = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'pages.sqlite3'}"))
-    result = server.test_cli_runner().invoke(
-        args=["seed-demo", "--registrations", str(REGISTRATIONS), "--without-users"]
-    )
-    assert result.exit_code == 0, result.output
-    yield server
-    server.extensions["database"].dispose()
+    with seeded_demo_app(tmp_path_factory.mktemp("results-pages"), REGISTRATIONS) as server:
+        yield server
 
 
 def _text(body: str) -> str:
