@@ -148,6 +148,9 @@ def test_a_copied_permalink_reproduces_the_view(live_server: str, browser: WebDr
         "Browser.grantPermissions",
         {"origin": live_server, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
     )
+    # The clipboard API answers only a focused page; a headless window loses focus to nothing
+    # a reader would notice (another browser of the parallel run), so it is kept focused.
+    browser.execute_cdp_cmd("Emulation.setFocusEmulationEnabled", {"enabled": True})
     browser.get(live_server + "/results/indicator?lang=en&registry=stroke&indicator=followup_3m")
     wait_for_page(browser, CHART)
     _choose(browser, "indicator-level", "Regional health authorities")
