@@ -16,6 +16,7 @@ from portal import (
     page_cache,
     results_downloads,
 )
+from portal.components import permalink
 from portal.i18n import request_language, translate
 from portal.settings import PROJECT_ROOT, Settings
 
@@ -73,6 +74,7 @@ def init_app(server: flask.Flask, settings: Settings) -> dash.Dash:
         ],
     )
     app.layout = dash.html.Div(dash.page_container)
+    permalink.register_callback(app)
     server.extensions["dash"] = app
     server.register_blueprint(codebook_downloads.blueprint)
     server.register_blueprint(exports.blueprint)

@@ -77,12 +77,21 @@ def guarded_callback(requirement: Requirement, *args: Any, **kwargs: Any) -> Cal
 
 
 def guarded_clientside_callback(
-    requirement: Requirement, function: Any, *args: Any, **kwargs: Any
+    requirement: Requirement,
+    function: Any,
+    *args: Any,
+    app: dash.Dash | None = None,
+    **kwargs: Any,
 ) -> None:
-    """`dash.clientside_callback` with an access decision: it runs in the browser, but the
-    decision keeps the access matrix complete (and refuses a forged POST all the same)."""
-    dash.clientside_callback(function, *args, **kwargs)
-    output_id = _last_registered_output()
+    """`dash.clientside_callback` (or `app.clientside_callback` for one application) with an
+    access decision: it runs in the browser, but the decision keeps the access matrix
+    complete (and refuses a forged POST all the same)."""
+    if app is None:
+        dash.clientside_callback(function, *args, **kwargs)
+        output_id = _last_registered_output()
+    else:
+        app.clientside_callback(function, *args, **kwargs)
+        output_id = app._callback_list[-1]["output"]
     CALLBACK_ACCESS[output_id] = requirement
     CLIENTSIDE_OUTPUTS.add(output_id)
 

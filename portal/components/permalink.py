@@ -8,6 +8,7 @@ screen-reader user hears "Lenke kopiert" / "Link copied".
 
 from __future__ import annotations
 
+import dash
 from dash import ClientsideFunction, Input, Output, html
 
 from portal.auth.guard import guarded_clientside_callback
@@ -43,10 +44,16 @@ def copy_link_button(language: str) -> html.Div:
     )
 
 
-guarded_clientside_callback(
-    "public",
-    ClientsideFunction(namespace="portal", function_name="copyLink"),
-    Output(STATUS_ID, "children"),
-    Input(BUTTON_ID, "n_clicks"),
-    prevent_initial_call=True,
-)
+def register_callback(app: dash.Dash) -> None:
+    """Registered on each application, not at import: the button belongs to several pages,
+    and a module imported once per process would give its callback only to the first
+    application made in that process (Dash re-runs page modules per application, not the
+    components they import)."""
+    guarded_clientside_callback(
+        "public",
+        ClientsideFunction(namespace="portal", function_name="copyLink"),
+        Output(STATUS_ID, "children"),
+        Input(BUTTON_ID, "n_clicks"),
+        prevent_initial_call=True,
+        app=app,
+    )
