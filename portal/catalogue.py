@@ -29,6 +29,15 @@ def installed_registries() -> tuple[RegistryFolder, ...]:
     return registries
 
 
+def find_registry(key: str | None) -> RegistryFolder | None:
+    """The installed registry named `key`; the first one when no key is given (a page
+    without `?registry=` shows the installation's first registry)."""
+    registries = installed_registries()
+    if not key:
+        return registries[0] if registries else None
+    return next((r for r in registries if r.key == key), None)
+
+
 def dictionary_file(registry: RegistryFolder) -> bytes:
     """The registry's dictionary.csv as read at start-up, byte for byte."""
     files: dict[str, bytes] = flask.current_app.extensions[DICTIONARY_FILES_KEY]

@@ -15,7 +15,7 @@ import xlsxwriter
 from entry.redcap import export_redcap
 from entry.registry_folder import RegistryFolder
 from portal.auth.guard import route_access
-from portal.catalogue import dictionary_file, installed_registries
+from portal.catalogue import dictionary_file, find_registry
 from portal.components.codebook_facts import registry_facts
 from portal.i18n import normalise_language, translate
 
@@ -45,10 +45,10 @@ def download(filename: str) -> flask.Response:
 
 
 def _registry(key: str) -> RegistryFolder:
-    for registry in installed_registries():
-        if registry.key == key:
-            return registry
-    flask.abort(404)
+    registry = find_registry(key) if key else None
+    if registry is None:
+        flask.abort(404)
+    return registry
 
 
 def _csv(registry: RegistryFolder, _language: str) -> tuple[bytes, str]:

@@ -35,6 +35,7 @@ from entry.registry_folder import RegistryFolder
 from portal import export_progress
 from portal.auth.guard import route_access
 from portal.auth.identity import current_scope, database, settings
+from portal.catalogue import find_registry
 from portal.export_formats import (
     FILE_WRITERS,
     MEDIA_TYPES,
@@ -45,7 +46,7 @@ from portal.export_formats import (
 )
 from portal.export_request import RequestProblems, parse_export
 from portal.i18n import normalise_language, translate
-from portal.public_data import find_registry, units
+from portal.public_data import units
 
 CHUNK_BYTES = 1 << 20
 

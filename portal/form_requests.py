@@ -16,7 +16,7 @@ from data_access.access import AccessScope
 from data_access.record_commands import Status
 from entry.national_id import InvalidNationalId, parse_national_id
 from entry.registry_folder import RegistryFolder
-from portal.catalogue import installed_registries
+from portal.catalogue import find_registry
 
 STATUSES: Final[tuple[Status, ...]] = ("draft", "complete", "locked")
 
@@ -52,7 +52,8 @@ def read_context(data: object) -> FormContext | None:
     """The page's store read back, or None for anything a form page never wrote."""
     if not isinstance(data, dict):
         return None
-    folder, form = find_registry(data.get("registry")), data.get("form")
+    key, form = data.get("registry"), data.get("form")
+    folder = find_registry(key) if isinstance(key, str) and key else None
     unit, registration = as_id(data.get("unit")), data.get("id")
     status = data.get("status")
     if folder is None or form not in folder.dictionary.forms or unit is None:
@@ -108,10 +109,6 @@ def national_id_problem(value: object) -> str | None:
     except InvalidNationalId as error:
         return f"forms.national_id.{error.reason}"
     return None
-
-
-def find_registry(key: object) -> RegistryFolder | None:
-    return next((r for r in installed_registries() if r.key == key), None)
 
 
 def as_id(value: object) -> int | None:

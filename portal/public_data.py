@@ -14,18 +14,9 @@ from data_access.reference_data import read_units
 from entry.registry_folder import RegistryFolder
 from indicators import Indicator, public_results
 from portal.auth.identity import database, settings
-from portal.catalogue import installed_registries
 from portal.results_cache import cached_results
 
 UNIT_COLUMNS = ("unit_id", "parent_id", "level", "name", "short_name")
-
-
-def find_registry(key: str | None) -> RegistryFolder | None:
-    """The installed registry named `key`; the first one when no key is given."""
-    registries = installed_registries()
-    if not key:
-        return registries[0] if registries else None
-    return next((r for r in registries if r.key == key), None)
 
 
 def find_indicator(registry: RegistryFolder, key: str | None) -> Indicator | None:

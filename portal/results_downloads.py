@@ -16,7 +16,8 @@ import flask
 import polars as pl
 
 from portal.auth.guard import route_access
-from portal.public_data import find_indicator, find_registry, public_frame
+from portal.catalogue import find_registry
+from portal.public_data import find_indicator, public_frame
 
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",

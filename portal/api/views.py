@@ -29,9 +29,9 @@ from portal.api.docs import docs_page
 from portal.api.errors import ApiError, issue_list, issues_of
 from portal.api.spec import openapi_document
 from portal.auth.identity import current_scope, database, settings
-from portal.catalogue import installed_registries
+from portal.catalogue import find_registry, installed_registries
 from portal.i18n import Language
-from portal.public_data import find_indicator, find_registry, public_frame, units
+from portal.public_data import find_indicator, public_frame, units
 from portal.results_cache import cached_results
 
 RESULT_ROLES: tuple[Role, ...] = ("clinician", "registrar", "analyst")

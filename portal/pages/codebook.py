@@ -19,7 +19,7 @@ from dash.development.base_component import Component
 from entry.dictionary_history import DictionaryChange, DictionaryVersion
 from entry.registry_folder import Form, RegistryFolder
 from portal import urls
-from portal.catalogue import dictionary_file, installed_registries
+from portal.catalogue import dictionary_file, find_registry, installed_registries
 from portal.components.codebook_facts import VariableFacts, dictionary_version, registry_facts
 from portal.components.shell import page_frame
 from portal.i18n import date_text, normalise_language, request_language, translate
@@ -41,7 +41,7 @@ def layout(
     language = normalise_language(lang)
     registries = installed_registries()
     content: list[Component] = []
-    chosen = _choose(registries, registry)
+    chosen = find_registry(registry)
     if chosen is None:
         content.append(html.H1(translate("codebook.title", language)))
         if registry:
@@ -54,12 +54,6 @@ def layout(
         return page_frame(language, PATH, content, {"registry": registry})
     query = {"registry": chosen.key, "form": form}
     return page_frame(language, PATH, _codebook(chosen, form, language), query)
-
-
-def _choose(registries: tuple[RegistryFolder, ...], key: str | None) -> RegistryFolder | None:
-    if not key:
-        return registries[0] if registries else None
-    return next((r for r in registries if r.key == key), None)
 
 
 def _codebook(registry: RegistryFolder, form: str | None, language: str) -> list[Component]:

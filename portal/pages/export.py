@@ -29,6 +29,7 @@ from entry.registry_folder import RegistryFolder
 from portal import export_progress, urls
 from portal.auth.guard import guarded_callback, guarded_clientside_callback
 from portal.auth.identity import current_scope, database, settings
+from portal.catalogue import find_registry
 from portal.components.admin_tables import button, fieldset, section, status_region
 from portal.components.login_prompt import login_prompt
 from portal.components.shell import page_frame
@@ -40,7 +41,7 @@ from portal.export_request import (
     parse_export,
 )
 from portal.i18n import normalise_language, number, request_language, translate
-from portal.public_data import find_registry, units
+from portal.public_data import units
 
 PATH = "/export"
 STATUSES = ("draft", "complete", "locked")

@@ -35,6 +35,7 @@ from entry.record_rules import read_document
 from portal import urls
 from portal.auth.guard import guarded_callback, guarded_clientside_callback
 from portal.auth.identity import current_scope, database, settings
+from portal.catalogue import find_registry
 from portal.components import form_feedback as feedback
 from portal.components.form_fields import (
     ACKNOWLEDGE,
@@ -75,7 +76,6 @@ from portal.form_requests import (
     acknowledged_rules,
     as_id,
     as_status,
-    find_registry,
     may_enter,
     named_values,
     national_id_problem,
@@ -119,7 +119,7 @@ def _content(
     unit: str | None,
 ) -> list[Component]:
     heading = html.H1(translate("forms.title", language))
-    folder = find_registry(registry_key)
+    folder = find_registry(registry_key) if registry_key else None
     if folder is None or form not in folder.dictionary.forms:
         return [heading, refusal("forms.unknown_form", language)]
     if registration is not None:

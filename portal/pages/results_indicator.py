@@ -22,6 +22,7 @@ from dash.development.base_component import Component
 from entry.registry_folder import RegistryFolder
 from indicators import Indicator
 from portal import urls
+from portal.catalogue import find_registry
 from portal.components import result_figures as figures
 from portal.components import result_filters as filters
 from portal.components.achievement_marks import achievement_mark
@@ -29,7 +30,7 @@ from portal.components.admin_tables import section
 from portal.components.permalink import copy_link_button
 from portal.components.shell import page_frame
 from portal.i18n import normalise_language, number, request_language, translate
-from portal.public_data import find_registry, public_frame
+from portal.public_data import public_frame
 
 PATH = "/results/indicator"
 LOCATION = "indicator-location"

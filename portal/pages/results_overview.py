@@ -17,13 +17,14 @@ from dash.development.base_component import Component
 from entry.registry_folder import RegistryFolder
 from indicators import Indicator
 from portal import urls
+from portal.catalogue import find_registry
 from portal.components import result_filters as rf
 from portal.components.achievement_marks import COLOURS, LEVELS, SYMBOLS, achievement_words
 from portal.components.permalink import copy_link_button
 from portal.components.result_figures import downloads
 from portal.components.shell import page_frame
 from portal.i18n import normalise_language, request_language, translate
-from portal.public_data import find_registry, public_frame
+from portal.public_data import public_frame
 
 PATH = "/results"
 LOCATION = "overview-location"

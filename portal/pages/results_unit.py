@@ -18,6 +18,7 @@ from dash.development.base_component import Component
 from entry.registry_folder import RegistryFolder
 from indicators import Indicator
 from portal import urls
+from portal.catalogue import find_registry
 from portal.components import result_filters as rf
 from portal.components.achievement_marks import achievement_mark
 from portal.components.permalink import copy_link_button
@@ -25,7 +26,7 @@ from portal.components.result_figures import with_standardised_interval
 from portal.components.scroll_table import scroll_table
 from portal.components.shell import page_frame
 from portal.i18n import normalise_language, number, request_language, translate
-from portal.public_data import find_registry, public_frame, units
+from portal.public_data import public_frame, units
 
 PATH = "/results/unit"
 LOCATION = "profile-location"

@@ -36,13 +36,14 @@ import pytest
 
 from portal import page_cache
 from portal.auth.guard import CALLBACK_ACCESS, CLIENTSIDE_OUTPUTS
+from portal.catalogue import find_registry
 from portal.components.result_figures import (
     interval_text,
     value_text,
     with_standardised_interval,
 )
 from portal.i18n import LANGUAGES, number, translate
-from portal.public_data import find_registry, public_frame
+from portal.public_data import public_frame
 from portal.results_cache import cached_results
 from tests.conftest import callback_headers, render_page, seeded_demo_app
 

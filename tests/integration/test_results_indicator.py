@@ -21,8 +21,9 @@ import polars as pl
 import pytest
 
 from indicators import Indicator
+from portal.catalogue import find_registry
 from portal.components import result_figures as figures
-from portal.public_data import find_registry, public_frame
+from portal.public_data import public_frame
 from portal.results_cache import cached_results
 from tests.conftest import find_component, render_page, seeded_demo_app
 

@@ -35,7 +35,7 @@ def _text(body: str) -> str:
 
 def _titles(app: flask.Flask, language: str) -> list[str]:
     with app.test_request_context("/"):
-        from portal.public_data import find_registry
+        from portal.catalogue import find_registry
 
         registry = find_registry("stroke")
         assert registry is not None
@@ -44,7 +44,8 @@ def _titles(app: flask.Flask, language: str) -> list[str]:
 
 def _years(app: flask.Flask) -> list[int]:
     with app.test_request_context("/"):
-        from portal.public_data import find_registry, public_frame
+        from portal.catalogue import find_registry
+        from portal.public_data import public_frame
 
         registry = find_registry("stroke")
         assert registry is not None
