@@ -19,6 +19,7 @@ from typing import Any
 import flask
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -94,17 +95,24 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         driver.quit()
 
 
+def wait_until(driver: WebDriver, seconds: float = WAIT_SECONDS) -> WebDriverWait[WebDriver]:
+    """A wait that retries when Dash re-renders an element between finding and reading it.
+
+    Without this a condition such as `find_element(...).text` fails at random with a stale
+    element whenever a callback replaces the element in that instant (seen in CI).
+    """
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
+
+
 def wait_for_page(driver: WebDriver, locator: tuple[str, str] = (By.TAG_NAME, "h1")) -> None:
     """Wait until Dash has rendered the page: its content is in and `locator` is present."""
-    WebDriverWait(driver, WAIT_SECONDS).until(
+    wait_until(driver).until(
         lambda d: d.execute_script(
             "const content = document.querySelector('#_pages_content');"
             "return content !== null && content.children.length > 0;"
         )
     )
-    WebDriverWait(driver, WAIT_SECONDS).until(
-        expected_conditions.presence_of_element_located(locator)
-    )
+    wait_until(driver).until(expected_conditions.presence_of_element_located(locator))
 
 
 _RUN_AXE = """
@@ -145,9 +153,7 @@ def console_errors(driver: WebDriver) -> list[str]:
 
 def submit_login(driver: WebDriver, username: str, password: str) -> None:
     """Fill in and send the login form that the browser shows or is about to show."""
-    WebDriverWait(driver, WAIT_SECONDS).until(
-        expected_conditions.presence_of_element_located((By.ID, "username"))
-    )
+    wait_until(driver).until(expected_conditions.presence_of_element_located((By.ID, "username")))
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()

@@ -12,7 +12,6 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.wait import WebDriverWait
 
 from data_access.accounts import create_user, grant
 from data_access.audit import SYSTEM
@@ -20,11 +19,11 @@ from entry.export_columns import variables_in_forms
 from entry.registry_folder import read_registry_folder
 from portal.settings import PROJECT_ROOT
 from tests.browser.conftest import (
-    WAIT_SECONDS,
     axe_violations,
     console_errors,
     log_in,
     wait_for_page,
+    wait_until,
 )
 from tests.conftest import seeded_demo_app
 
@@ -56,14 +55,14 @@ def test_an_analyst_exports_a_form_as_csv(browser: WebDriver, live_server: str) 
     )
     select_all.click()
     expected = variables_in_forms(STROKE.dictionary, first.key)
-    WebDriverWait(browser, WAIT_SECONDS).until(
+    wait_until(browser).until(
         lambda d: (
             len(d.find_elements(By.CSS_SELECTOR, ".export-variables input:checked"))
             == len(expected)
         )
     )
     browser.find_element(By.ID, "export-prepare").click()
-    link = WebDriverWait(browser, WAIT_SECONDS).until(
+    link = wait_until(browser).until(
         expected_conditions.presence_of_element_located((By.ID, "export-download-link"))
     )
     assert "Ready:" in browser.find_element(By.ID, "export-message").text
@@ -79,7 +78,7 @@ def test_an_analyst_exports_a_form_as_csv(browser: WebDriver, live_server: str) 
     assert frame.columns[:2] == ["registration_id", "pseudonym"]
     assert frame.columns[6:] == list(expected)
     assert 0 < frame.height <= REGISTRATIONS
-    WebDriverWait(browser, WAIT_SECONDS).until(
+    wait_until(browser).until(
         lambda d: "Done:" in d.find_element(By.ID, "export-progress-text").text
     )
     assert f"Done: {frame.height}" in browser.find_element(By.ID, "export-progress-text").text
@@ -93,7 +92,7 @@ def test_a_bad_expression_is_shown_next_to_its_field(browser: WebDriver, live_se
     wait_for_page(browser, (By.ID, "export-prepare"))
     browser.find_element(By.ID, "export-where").send_keys("age >")
     browser.find_element(By.ID, "export-prepare").click()
-    WebDriverWait(browser, WAIT_SECONDS).until(
+    wait_until(browser).until(
         lambda d: "at character" in d.find_element(By.ID, "export-where-error").text
     )
     label = browser.find_element(By.CSS_SELECTOR, "label[for='export-where']")

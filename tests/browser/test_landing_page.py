@@ -11,9 +11,13 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.browser.conftest import WAIT_SECONDS, WCAG_TAGS, axe_violations, wait_for_page
+from tests.browser.conftest import (
+    WCAG_TAGS,
+    axe_violations,
+    wait_for_page,
+    wait_until,
+)
 
 STROKE_INDICATORS = (
     Path(__file__).resolve().parents[2] / "registries" / "stroke" / "indicators.yaml"
@@ -54,16 +58,14 @@ def test_landing_page_in_each_language(
     assert page_language(browser) == language
     shown = [element.text for element in browser.find_elements(By.CSS_SELECTOR, ".indicator h4")]
     assert shown == indicator_titles(language)
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: d.title == title)
+    wait_until(browser).until(lambda d: d.title == title)
 
 
 def test_language_switch_goes_to_english_and_back(live_server: str, browser: WebDriver) -> None:
     open_page(browser, live_server + "/")
     for language, heading in [("en", "Quality registries"), ("nb", "Kvalitetsregistre")]:
         browser.find_element(By.ID, "language-switch").click()
-        WebDriverWait(browser, WAIT_SECONDS).until(
-            lambda d, lang=language: page_language(d) == lang
-        )
+        wait_until(browser).until(lambda d, lang=language: page_language(d) == lang)
         wait_for_page(browser)
         assert browser.find_element(By.TAG_NAME, "h1").text == heading
         query = parse_qs(urlsplit(browser.current_url).query)
@@ -81,7 +83,7 @@ def test_skip_link_is_the_first_tab_stop_and_moves_focus_to_main(
     assert skip_link.rect["x"] >= 0, "the focused skip link must be on screen"
 
     skip_link.send_keys(Keys.ENTER)
-    WebDriverWait(browser, WAIT_SECONDS).until(
+    wait_until(browser).until(
         lambda d: d.execute_script("return document.activeElement.tagName;") == "MAIN"
     )
 

@@ -22,7 +22,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.wait import WebDriverWait
 from sqlalchemy import select
 
 from app import create_app
@@ -35,12 +34,12 @@ from data_access.record_commands import IdentityKeys, create_registration
 from entry.national_id import synthetic_national_ids
 from tests.browser.conftest import (
     CHROME_ARGUMENTS,
-    WAIT_SECONDS,
     axe_violations,
     console_errors,
     log_in,
     missing_tool,
     wait_for_page,
+    wait_until,
 )
 from tests.conftest import make_settings
 
@@ -135,8 +134,8 @@ def choose(driver: WebDriver, name: str, code: str) -> None:
     field(driver, name).find_element(By.CSS_SELECTOR, f"input[value='{code}']").click()
 
 
-def wait_until(driver: WebDriver, condition: object, what: str) -> None:
-    WebDriverWait(driver, WAIT_SECONDS).until(condition, message=what)  # type: ignore[arg-type]
+def wait_for(driver: WebDriver, condition: object, what: str) -> None:
+    wait_until(driver).until(condition, message=what)  # type: ignore[arg-type]
 
 
 def press(driver: WebDriver, status: str) -> None:
@@ -144,7 +143,7 @@ def press(driver: WebDriver, status: str) -> None:
 
 
 def status_says(driver: WebDriver, text: str) -> None:
-    wait_until(driver, lambda d: text in d.find_element(By.ID, "rf-status").text, f"status: {text}")
+    wait_for(driver, lambda d: text in d.find_element(By.ID, "rf-status").text, f"status: {text}")
 
 
 def test_enter_an_admission_and_a_discharge(
@@ -157,7 +156,7 @@ def test_enter_an_admission_and_a_discharge(
 
     wrong_check_digit = FIRST_ID[:-1] + str((int(FIRST_ID[-1]) + 1) % 10)
     browser.find_element(By.ID, "rf-national-id").send_keys(wrong_check_digit, Keys.TAB)
-    wait_until(
+    wait_for(
         browser,
         lambda d: "kontrollsiffer" in d.find_element(By.ID, "rf-national-id-message").text,
         "an invalid national id is explained",
@@ -165,7 +164,7 @@ def test_enter_an_admission_and_a_discharge(
     national_id = browser.find_element(By.ID, "rf-national-id")
     national_id.clear()
     national_id.send_keys(FIRST_ID, Keys.TAB)
-    wait_until(
+    wait_for(
         browser,
         lambda d: d.find_element(By.ID, "rf-national-id-message").text == "",
         "a valid national id clears the message",
@@ -179,9 +178,9 @@ def test_enter_an_admission_and_a_discharge(
     assert not wrapper(browser, "thrombolysis").is_displayed()
     assert not wrapper(browser, "thrombolysis_datetime").is_displayed()
     choose(browser, "stroke_type", "1")  # ischaemic stroke
-    wait_until(browser, lambda d: wrapper(d, "thrombolysis").is_displayed(), "thrombolysis shown")
+    wait_for(browser, lambda d: wrapper(d, "thrombolysis").is_displayed(), "thrombolysis shown")
     choose(browser, "thrombolysis", "1")
-    wait_until(
+    wait_for(
         browser,
         lambda d: wrapper(d, "thrombolysis_datetime").is_displayed(),
         "the time of thrombolysis appears",
@@ -190,16 +189,16 @@ def test_enter_an_admission_and_a_discharge(
 
     # A haemorrhage after all: the thrombolysis fields go, and their values with them.
     choose(browser, "stroke_type", "2")
-    wait_until(browser, lambda d: not wrapper(d, "thrombolysis").is_displayed(), "hidden again")
+    wait_for(browser, lambda d: not wrapper(d, "thrombolysis").is_displayed(), "hidden again")
     choose(browser, "stroke_type", "1")
-    wait_until(browser, lambda d: wrapper(d, "thrombolysis").is_displayed(), "shown again")
+    wait_for(browser, lambda d: wrapper(d, "thrombolysis").is_displayed(), "shown again")
     assert not field(browser, "thrombolysis").find_elements(By.CSS_SELECTOR, "input:checked")
     choose(browser, "thrombolysis", "1")
-    wait_until(browser, lambda d: field(d, "thrombolysis_datetime").is_displayed(), "time again")
+    wait_for(browser, lambda d: field(d, "thrombolysis_datetime").is_displayed(), "time again")
     assert field(browser, "thrombolysis_datetime").get_attribute("value") == ""
     type_into(browser, "thrombolysis_datetime", "01.03.2025 10:42")
     door_to_needle = browser.find_element(*by_id(pattern("rf-calc", "door_to_needle_minutes")))
-    wait_until(browser, lambda d: door_to_needle.text == "42 min", "door-to-needle calculated")
+    wait_for(browser, lambda d: door_to_needle.text == "42 min", "door-to-needle calculated")
 
     press(browser, "draft")
     status_says(browser, "Lagret som utkast (versjon 1)")
@@ -218,16 +217,14 @@ def test_enter_an_admission_and_a_discharge(
     wait_for_page(browser, by_id(pattern("rf-field", "discharge_date")))
     type_into(browser, "discharge_date", "28.02.2025")
     message = browser.find_element(*by_id(pattern("rf-msg", "discharge_date")))
-    wait_until(
+    wait_for(
         browser,
         lambda d: "Utskrivingsdato kan ikke være før innleggelsesdato." in message.text,
         "the discharge date before admission is an error",
     )
     discharge = field(browser, "discharge_date")
     assert "rf-m-discharge_date" in (discharge.get_attribute("aria-describedby") or "")
-    wait_until(
-        browser, lambda d: discharge.get_attribute("aria-invalid") == "true", "marked invalid"
-    )
+    wait_for(browser, lambda d: discharge.get_attribute("aria-invalid") == "true", "marked invalid")
     choose(browser, "died_in_hospital", "0")
     press(browser, "complete")
     status_says(browser, "Ikke lagret")
@@ -238,7 +235,7 @@ def test_enter_an_admission_and_a_discharge(
     assert axe_violations(browser) == []
 
     type_into(browser, "discharge_date", "08.03.2025")
-    wait_until(browser, lambda d: message.text == "", "the error is gone once corrected")
+    wait_for(browser, lambda d: message.text == "", "the error is gone once corrected")
     press(browser, "draft")
     status_says(browser, "Lagret som utkast (versjon 2)")
     assert console_errors(browser) == []

@@ -9,10 +9,8 @@ from pathlib import Path
 import flask
 import polars as pl
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.wait import WebDriverWait
 
 from app import create_app
 from data_access.access import scope_for_user
@@ -22,11 +20,11 @@ from data_access.record_commands import IdentityKeys, create_registration
 from entry.national_id import synthetic_national_ids
 from portal.catalogue import installed_registries
 from tests.browser.conftest import (
-    WAIT_SECONDS,
     axe_violations,
     console_errors,
     submit_login,
     wait_for_page,
+    wait_until,
 )
 from tests.conftest import make_settings
 
@@ -91,7 +89,7 @@ def test_log_in_open_the_list_and_filter_it(browser: WebDriver, live_server: str
     wait_for_page(browser, (By.ID, "login-prompt"))
     browser.find_element(By.CSS_SELECTOR, "#login-prompt a").click()
     submit_login(browser, "registrar", PASSWORD)
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "/registrations" in d.current_url)
+    wait_until(browser).until(lambda d: "/registrations" in d.current_url)
     wait_for_page(browser, (By.ID, "registrations-table"))
     assert _rows(browser) == len(STATUSES)
     assert axe_violations(browser) == []
@@ -99,13 +97,13 @@ def test_log_in_open_the_list_and_filter_it(browser: WebDriver, live_server: str
 
     # A choice is a link: the address changes and the list follows without a reload.
     browser.find_element(By.LINK_TEXT, "Kladd").click()
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "status=draft" in d.current_url)
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _rows(d) == STATUSES.count("draft"))
+    wait_until(browser).until(lambda d: "status=draft" in d.current_url)
+    wait_until(browser).until(lambda d: _rows(d) == STATUSES.count("draft"))
     # The period fields build the address through the guarded callback, keeping the status.
     browser.find_element(By.ID, "registrations-to").send_keys("31.01.2025")
     browser.find_element(By.ID, "registrations-apply").click()
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "to=2025-01-31" in d.current_url)
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _rows(d) == 1)
+    wait_until(browser).until(lambda d: "to=2025-01-31" in d.current_url)
+    wait_until(browser).until(lambda d: _rows(d) == 1)
     assert "status=draft" in browser.current_url
     assert "registry=stroke" in browser.current_url
     assert browser.find_element(By.ID, "registrations-count").text.startswith("1 registreringer")
@@ -124,12 +122,10 @@ def test_sorting_is_a_link_and_keeps_the_filter(browser: WebDriver, live_server:
     assert _rows(browser) == STATUSES.count("complete")
     header = browser.find_element(By.CSS_SELECTOR, "#registrations-table thead th:first-child a")
     header.click()
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "sort=id" in d.current_url)
+    wait_until(browser).until(lambda d: "sort=id" in d.current_url)
     assert "status=complete" in browser.current_url
     # The table is replaced when the page re-renders: wait past stale references.
-    WebDriverWait(
-        browser, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,)
-    ).until(
+    wait_until(browser).until(
         lambda d: (
             d.find_element(
                 By.CSS_SELECTOR, "#registrations-table thead th:first-child"

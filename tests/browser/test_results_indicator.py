@@ -17,9 +17,13 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.browser.conftest import WAIT_SECONDS, axe_violations, console_errors, wait_for_page
+from tests.browser.conftest import (
+    axe_violations,
+    console_errors,
+    wait_for_page,
+    wait_until,
+)
 from tests.conftest import seeded_demo_app
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -127,20 +131,20 @@ def test_filter_changes_address_and_chart_and_back_restores_it(
     assert "hospitals" in _caption(browser)
     hospitals = _bar_labels(browser)
     _choose(browser, "indicator-level", "Health trusts")
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _query(d).get("level") == ["trust"])
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "health trusts" in _caption(d))
+    wait_until(browser).until(lambda d: _query(d).get("level") == ["trust"])
+    wait_until(browser).until(lambda d: "health trusts" in _caption(d))
     wait_for_page(browser, CHART)
     assert _bar_labels(browser) != hospitals
     assert _query(browser)["lang"] == ["en"] and _query(browser)["indicator"] == ["stroke_unit"]
     _choose(browser, "indicator-sort", "Name (alphabetical)")
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _query(d).get("sort") == ["name"])
+    wait_until(browser).until(lambda d: _query(d).get("sort") == ["name"])
     assert _query(browser)["level"] == ["trust"]
     browser.back()
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _query(d).get("sort") != ["name"])
+    wait_until(browser).until(lambda d: _query(d).get("sort") != ["name"])
     assert _query(browser)["level"] == ["trust"]
     browser.back()
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "hospitals" in _caption(d))
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _bar_labels(d) == hospitals)
+    wait_until(browser).until(lambda d: "hospitals" in _caption(d))
+    wait_until(browser).until(lambda d: _bar_labels(d) == hospitals)
 
 
 def test_a_copied_permalink_reproduces_the_view(live_server: str, browser: WebDriver) -> None:
@@ -154,20 +158,16 @@ def test_a_copied_permalink_reproduces_the_view(live_server: str, browser: WebDr
     browser.get(live_server + "/results/indicator?lang=en&registry=stroke&indicator=followup_3m")
     wait_for_page(browser, CHART)
     _choose(browser, "indicator-level", "Regional health authorities")
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _query(d).get("level") == ["region"])
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "regions" in _caption(d))
+    wait_until(browser).until(lambda d: _query(d).get("level") == ["region"])
+    wait_until(browser).until(lambda d: "regions" in _caption(d))
     before = _query(browser).get("year")
     years = browser.find_elements(By.CSS_SELECTOR, "#indicator-year input")
     years[-1].send_keys(Keys.SPACE)  # the oldest year
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _query(d).get("year") != before)
+    wait_until(browser).until(lambda d: _query(d).get("year") != before)
     wait_for_page(browser, CHART)
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        lambda d: _query(d).get("year", [""])[0] in _caption(d)
-    )
+    wait_until(browser).until(lambda d: _query(d).get("year", [""])[0] in _caption(d))
     browser.find_element(By.ID, "permalink-copy").click()
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        lambda d: _text(d, "permalink-status").strip() == "Link copied"
-    )
+    wait_until(browser).until(lambda d: _text(d, "permalink-status").strip() == "Link copied")
     copied = browser.execute_async_script(
         "const done = arguments[0]; navigator.clipboard.readText().then(done, () => done(''));"
     )

@@ -17,13 +17,12 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser.conftest import (
-    WAIT_SECONDS,
     axe_violations,
     console_errors,
     wait_for_page,
+    wait_until,
 )
 from tests.conftest import seeded_demo_app
 
@@ -99,21 +98,19 @@ def test_overview_filter_changes_address_and_content(live_server: str, browser: 
     card = browser.find_element(By.ID, "overview-card-thrombolysis")
     assert "Achievement of hospitals" in card.text
     _choose(browser, "overview-level", "Health trusts")
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _query(d).get("level") == ["trust"])
-    WebDriverWait(browser, WAIT_SECONDS).until(
+    wait_until(browser).until(lambda d: _query(d).get("level") == ["trust"])
+    wait_until(browser).until(
         lambda d: (
             "Achievement of health trusts"
             in d.find_element(By.ID, "overview-card-thrombolysis").text
         )
     )
     assert _query(browser)["lang"] == ["en"]
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _focused_group(d) == "overview-level")
+    wait_until(browser).until(lambda d: _focused_group(d) == "overview-level")
     first_year = _query(browser)["year"][0]
     _choose(browser, "overview-year", str(int(first_year) - 1))
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        lambda d: _query(d).get("year") == [str(int(first_year) - 1)]
-    )
-    WebDriverWait(browser, WAIT_SECONDS).until(
+    wait_until(browser).until(lambda d: _query(d).get("year") == [str(int(first_year) - 1)])
+    wait_until(browser).until(
         lambda d: (
             f"Nation {int(first_year) - 1}"
             in d.find_element(By.ID, "overview-card-thrombolysis").text
@@ -121,16 +118,16 @@ def test_overview_filter_changes_address_and_content(live_server: str, browser: 
     )
     assert _query(browser)["level"] == ["trust"]
     browser.back()
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _query(d).get("year") == [first_year])
+    wait_until(browser).until(lambda d: _query(d).get("year") == [first_year])
 
 
 def test_a_permalink_reproduces_the_view(live_server: str, browser: WebDriver) -> None:
     browser.get(live_server + "/results?lang=en&level=hospital")
     wait_for_page(browser, (By.ID, "overview-indicators"))
     _choose(browser, "overview-level", "Departments")
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: _query(d).get("level") == ["department"])
+    wait_until(browser).until(lambda d: _query(d).get("level") == ["department"])
     wait_for_page(browser, (By.ID, "overview-indicators"))
-    WebDriverWait(browser, WAIT_SECONDS).until(
+    wait_until(browser).until(
         lambda d: "Achievement of departments" in d.find_element(By.ID, "overview-indicators").text
     )
     shared, content = browser.current_url, browser.find_element(By.ID, "overview-indicators").text
@@ -148,7 +145,7 @@ def test_unit_chooser_changes_the_address(live_server: str, browser: WebDriver) 
     assert "Haukeland universitetssjukehus (hospital)" in [o.get_attribute("value") for o in names]
     field = browser.find_element(By.ID, "profile-unit")
     field.send_keys("Haukeland universitetssjukehus (hospital)", Keys.ENTER)
-    WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "unit" in _query(d))
+    wait_until(browser).until(lambda d: "unit" in _query(d))
     wait_for_page(browser, (By.ID, "profile-table"))
     assert "Haukeland" in browser.find_element(By.TAG_NAME, "h1").text
     assert _query(browser)["lang"] == ["en"]
@@ -157,7 +154,7 @@ def test_unit_chooser_changes_the_address(live_server: str, browser: WebDriver) 
 def test_methods_anchor_scrolls_into_view(live_server: str, browser: WebDriver) -> None:
     browser.get(live_server + "/methods?lang=en#funnel")
     wait_for_page(browser, (By.ID, "funnel"))
-    WebDriverWait(browser, WAIT_SECONDS).until(
+    wait_until(browser).until(
         lambda d: d.execute_script(
             "const box = document.getElementById('funnel').getBoundingClientRect();"
             "return box.top >= 0 && box.top < window.innerHeight / 2;"
