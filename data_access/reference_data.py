@@ -59,6 +59,19 @@ def read_units(database: Database) -> pl.DataFrame:
     )
 
 
+def unit_for_org_number(database: Database, org_number: int) -> int | None:
+    """The unit an organisation number names: the unit with that number, else the hospital
+    that counts it among its `merged_org_numbers`; None when no unit has it."""
+    with database.reading() as session:
+        own = session.scalar(
+            select(Unit.unit_id).where(Unit.org_number == org_number).order_by(Unit.unit_id)
+        )
+        if own is not None:
+            return own
+        merged = session.execute(select(Unit.unit_id, Unit.merged_org_numbers)).all()
+    return next((unit for unit, numbers in merged if org_number in (numbers or [])), None)
+
+
 def ensure_registry(database: Database, key: str, name_nb: str, name_en: str) -> int:
     """The registry's row id, creating the row the first time its folder is seen."""
     with database.transaction() as session:
