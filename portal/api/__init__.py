@@ -8,6 +8,10 @@ writes still need the `X-CSRFToken` header, checked here (the blueprint is exemp
 Flask-WTF's global check only so that the token case can pass). Rate limits count per token
 (per user for sessions, per address for anonymous callers), and every request made with a
 token is audited as `api.request` with method, path and status.
+
+Every answer under the prefix is JSON, Flask's own errors too: a path no API route takes is
+a 404 (not the portal's catch-all page, which would otherwise answer it with HTML), a method
+the path does not have a 405 with `Allow`, and a fault a 500 that tells nothing of the code.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import flask
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import InternalServerError, TooManyRequests
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, TooManyRequests
 
 from data_access.api_tokens import record_use
 from data_access.audit import record_event
@@ -43,6 +47,13 @@ DEFAULT_RATE_LIMIT = "300 per minute"
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
+HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    404: ("not_found", "api.error.no_route"),
+    405: ("method_not_allowed", "api.error.method"),
+    500: ("server_error", "api.error.server"),
+}
+"""Flask's own errors as the API's `code` and message; others are named after their status."""
+
 
 def init_app(server: flask.Flask) -> None:
     """Register the API; call after `portal.auth.init_app` (it needs CSRF and the limiter)."""
@@ -52,6 +63,9 @@ def init_app(server: flask.Flask) -> None:
     limiter: Limiter = next(iter(server.extensions["limiter"]))
     limiter.shared_limit(_rate_limit, scope="api", key_func=rate_key)(blueprint)
     server.register_blueprint(blueprint)
+    # On the app, not the blueprint: routing errors happen before a blueprint is chosen.
+    server.before_request(_refuse_unrouted)
+    server.register_error_handler(HTTPException, _http_error)
 
 
 def make_blueprint() -> flask.Blueprint:
@@ -69,7 +83,6 @@ def make_blueprint() -> flask.Blueprint:
     blueprint.after_request(_after)
     blueprint.register_error_handler(ApiError, error_response)
     blueprint.register_error_handler(TooManyRequests, _too_many)
-    blueprint.register_error_handler(InternalServerError, _server_error)
     return blueprint
 
 
@@ -89,8 +102,14 @@ def _rate_limit() -> str:
 
 
 def _handler(endpoint: Endpoint, view: Callable[..., Any]) -> Callable[..., flask.Response]:
+    path_model = endpoint.path_model()
+
     def handle(**path: Any) -> flask.Response:
         language = request_language()
+        try:
+            path = path_model.model_validate(path).model_dump()
+        except ValidationError as error:
+            raise invalid_input(error, "path") from None
         try:
             query = endpoint.query.model_validate(flask.request.args.to_dict())
         except ValidationError as error:
@@ -106,13 +125,16 @@ def _handler(endpoint: Endpoint, view: Callable[..., Any]) -> Callable[..., flas
                 raise invalid_input(error, "body") from None
         result = view(language=language, query=query, body=body, **path)
         headers: dict[str, str] = {}
-        if isinstance(result, tuple):
-            result, headers = result
+        status = endpoint.status
+        if isinstance(result, tuple):  # (model, headers) or (model, headers, status)
+            result, headers, *rest = result
+            status = rest[0] if rest else status
         if isinstance(result, flask.Response):
             return result
         assert isinstance(result, BaseModel) and endpoint.response is not None
+        assert status in (endpoint.status, *endpoint.also)
         response = flask.jsonify(endpoint.response.model_validate(result).model_dump(mode="json"))
-        response.status_code = endpoint.status
+        response.status_code = status
         response.headers.update(headers)
         return response
 
@@ -171,5 +193,59 @@ def _too_many(error: TooManyRequests) -> flask.Response:
     return response
 
 
-def _server_error(_error: InternalServerError) -> flask.Response:
-    return error_response(ApiError(500, "server_error", "api.error.server", None))
+def _in_api(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def _refuse_unrouted() -> None:
+    """`before_request`: under the prefix, what no API route takes is the API's 404 or 405.
+
+    The portal's pages answer every unknown GET path themselves (with HTML), and their
+    catch-all route would turn another method into a 405 listing GET; both are wrong here.
+    So is Werkzeug's redirect of a path with `//` to a route of the API (an HTML 308 for
+    some methods, a page for GET): such a path is not the API's either.
+    """
+    if flask.request.blueprint == "api" or not _in_api(flask.request.path):
+        return
+    allowed = _api_methods(flask.request.path)
+    if allowed:
+        raise MethodNotAllowed(valid_methods=allowed)
+    raise NotFound()
+
+
+def _api_methods(path: str) -> list[str]:
+    """The methods for which an API route takes `path` (only asked on the way to an error)."""
+    adapter = flask.current_app.create_url_adapter(flask.request)
+    assert adapter is not None
+    methods = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        try:
+            endpoint, _ = adapter.match(path, method=method)
+        except HTTPException:
+            continue
+        if str(endpoint).startswith("api."):
+            methods.append(method)
+    return methods
+
+
+def _http_error(error: HTTPException) -> flask.Response | HTTPException:
+    """Under the prefix, Flask's error as the API's JSON error; elsewhere Flask's own page."""
+    if not _in_api(flask.request.path):
+        return error
+    status = error.code or 500
+    code, key = HTTP_ERRORS.get(status, (error.name.lower().replace(" ", "_"), "api.error.http"))
+    allowed = ", ".join(getattr(error, "valid_methods", None) or ())
+    response = error_response(
+        ApiError(
+            status,
+            code,
+            key,
+            None,
+            http_status=status,
+            method=flask.request.method,
+            allowed=allowed,
+        )
+    )
+    if allowed:
+        response.headers["Allow"] = allowed
+    return response

@@ -8,7 +8,7 @@ Indicator definitions are the engine's own `Indicator` model for the same reason
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,12 @@ from indicators import Indicator
 
 Level = Literal["nation", "region", "trust", "hospital", "department"]
 Status = Literal["draft", "complete", "locked"]
+
+MAX_ID: Final = 2**31 - 1
+"""The largest number the database's integer columns hold (PostgreSQL's `integer`). An id,
+version or offset above it names nothing, so it is refused (400) before it reaches the
+database or the engine, where it would fail (500) instead."""
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class _Strict(BaseModel):
@@ -70,13 +76,22 @@ class ResultsQuery(LanguageQuery):
     indicator: str | None = Field(default=None, description="Only this indicator (its key).")
     period: int | None = Field(default=None, ge=1900, le=2999, description="Only this year.")
     level: Level | None = Field(default=None, description="Only units of this level.")
-    unit: int | None = Field(default=None, ge=1, description="Only this unit (unit id).")
+    unit: Id | None = Field(default=None, description="Only this unit (unit id).")
     limit: int = Field(default=1000, ge=1, le=10_000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_ID)
+
+
+class FhirQuery(LanguageQuery):
+    registry: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Registry key; may be left out while one installed registry has a FHIR "
+        "mapping.",
+    )
 
 
 class RegistrationsQuery(LanguageQuery):
-    unit: int | None = Field(default=None, ge=1, description="Only this unit (and none else).")
+    unit: Id | None = Field(default=None, description="Only this unit (and none else).")
     status: Status | None = None
     from_: date | None = Field(default=None, alias="from", description="Events on or after.")
     to: date | None = Field(default=None, description="Events on or before.")
@@ -90,7 +105,7 @@ class RegistrationsQuery(LanguageQuery):
 class RegistrationCreate(_Strict):
     """A new registration; `values` by dictionary variable, as text or JSON numbers."""
 
-    unit_id: int = Field(ge=1)
+    unit_id: Id
     national_id: str = Field(min_length=1, max_length=20, description="Fødselsnummer/D-number.")
     values: dict[str, Any] = Field(default_factory=dict)
     status: Literal["draft", "complete"] = "draft"
@@ -100,11 +115,24 @@ class RegistrationCreate(_Strict):
 class RegistrationUpdate(_Strict):
     """A change based on `version`; `values` overlays the stored ones (null clears a field)."""
 
-    version: int = Field(ge=1, description="The version the change is based on.")
+    version: Id = Field(description="The version the change is based on.")
     values: dict[str, Any] = Field(default_factory=dict)
     status: Status | None = None
     reason: str | None = Field(default=None, max_length=500)
     acknowledged: list[str] = Field(default_factory=list)
+
+
+class FhirBundle(BaseModel):
+    """A FHIR R4 Bundle as JSON. Only `resourceType` is read here: FHIR R4 and the registry's
+    mapping judge the rest, and name each fault's element in `issues`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    resource_type: Literal["Bundle"] = Field(alias="resourceType")
+
+    def resource(self) -> dict[str, Any]:
+        """The bundle as it was sent."""
+        return {"resourceType": self.resource_type, **(self.model_extra or {})}
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -240,3 +268,14 @@ class SaveOut(BaseModel):
     changed: bool
     errors: list[IssueOut] = Field(description="Findings a draft may still carry.")
     warnings: list[IssueOut]
+
+
+class FhirSaveOut(SaveOut):
+    """The draft a FHIR bundle made or updated."""
+
+    registry: str
+    created: bool = Field(description="A new draft (201), or one updated (200).")
+    source_key: str = Field(
+        description="What posting again is matched by: `<system>|<value>` of the Encounter's "
+        "identifier, else of the Bundle's."
+    )

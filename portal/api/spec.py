@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, create_model
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from portal.api import schemas
@@ -23,11 +23,14 @@ Method = Literal["GET", "POST", "PATCH"]
 
 ERROR_TEXTS: Final = {
     400: "Invalid parameter or body; `field` names it.",
-    401: "Not authenticated (no, or an invalid, expired or revoked token).",
+    401: "Not authenticated: no token where one is needed, or an invalid, expired or revoked "
+    "token (refused on every endpoint, public ones too).",
     403: "Authenticated, but the grants or token do not allow this.",
     404: "No such registry, indicator or registration within the caller's scope.",
-    409: "The registration changed since `version`; `current_version` is the version now.",
-    422: "The record rules refuse the values; `issues` lists each field and reason.",
+    409: "The registration changed since `version`; `current_version` is the version now. "
+    "(A FHIR bundle: its draft is no longer a draft, or the same stay was being saved.)",
+    422: "The record rules refuse the values; `issues` lists each field and reason. (A FHIR "
+    "bundle: FHIR R4 or the registry's mapping refuses it; `field` is the element's path.)",
     429: "Too many requests for this token (or address); retry after `Retry-After`.",
 }
 
@@ -37,6 +40,11 @@ class PathParameter:
     name: str
     kind: Literal["string", "integer"]
     description: str
+
+    @property
+    def annotation(self) -> Any:
+        """The type that parses the value (and writes its schema): ids are bounded."""
+        return schemas.Id if self.kind == "integer" else str
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,21 @@ class Endpoint:
     access: Requirement
     response: type[BaseModel] | None
     status: int = 200
+    also: tuple[int, ...] = ()
+    """Further success statuses with the same body (a FHIR bundle: 201 created, 200 updated)."""
     media_type: str = "application/json"
     path_parameters: tuple[PathParameter, ...] = ()
     query: type[schemas.LanguageQuery] = schemas.LanguageQuery
     body: type[BaseModel] | None = None
-    errors: tuple[int, ...] = (400, 429)
+    body_media_types: tuple[str, ...] = ("application/json",)
+    errors: tuple[int, ...] = (400, 401, 429)
     optional_auth: bool = False
     tags: tuple[str, ...] = field(default=("public",))
+
+    def path_model(self) -> type[BaseModel]:
+        """The path parameters as a model, to refuse what the document says is not an id."""
+        fields: dict[str, Any] = {p.name: (p.annotation, ...) for p in self.path_parameters}
+        return create_model(f"{self.operation}_path", **fields)
 
     @property
     def flask_rule(self) -> str:
@@ -67,18 +83,19 @@ class Endpoint:
 
 REGISTRY = PathParameter("registry", "string", "Registry key, e.g. `stroke`.")
 REGISTRATION_ID = PathParameter("registration_id", "integer", "Registration id.")
+PUBLIC_LOOKUP_ERRORS = (400, 401, 404, 429)
 AUTHENTICATED_ERRORS = (400, 401, 403, 404, 429)
 
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint(
         "GET", "/openapi.json", "openapi", "This OpenAPI document",
         "The machine-readable description of every endpoint below.",
-        "public", None, errors=(429,), tags=("meta",),
+        "public", None, tags=("meta",),
     ),
     Endpoint(
         "GET", "/docs", "docs", "Readable documentation (HTML)",
         "The same description as a page: endpoints, parameters and schemas.",
-        "public", None, media_type="text/html", errors=(429,), tags=("meta",),
+        "public", None, media_type="text/html", tags=("meta",),
     ),
     Endpoint(
         "GET", "/registries", "list_registries", "Installed registries",
@@ -88,12 +105,12 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint(
         "GET", "/registries/{registry}/indicators", "list_indicators", "Indicator definitions",
         "The registry's quality indicators as defined in its `indicators.yaml`.",
-        "public", schemas.IndicatorList, path_parameters=(REGISTRY,), errors=(400, 404, 429),
+        "public", schemas.IndicatorList, path_parameters=(REGISTRY,), errors=PUBLIC_LOOKUP_ERRORS,
     ),
     Endpoint(
         "GET", "/registries/{registry}/codebook", "codebook", "The codebook",
         "The registry's data dictionary: every variable with type, choices, bounds and rules.",
-        "public", schemas.Codebook, path_parameters=(REGISTRY,), errors=(400, 404, 429),
+        "public", schemas.Codebook, path_parameters=(REGISTRY,), errors=PUBLIC_LOOKUP_ERRORS,
     ),
     Endpoint(
         "GET", "/registries/{registry}/results", "list_results", "Indicator results",
@@ -102,7 +119,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         "registrar or analyst) also gets those units' numbers unsuppressed, marked "
         "`confidential` where the public may not see them.",
         "public", schemas.ResultList, path_parameters=(REGISTRY,), query=schemas.ResultsQuery,
-        errors=(400, 401, 404, 429), optional_auth=True,
+        errors=PUBLIC_LOOKUP_ERRORS, optional_auth=True,
     ),
     Endpoint(
         "GET", "/registries/{registry}/registrations", "list_registrations", "Registrations",
@@ -134,6 +151,19 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         body=schemas.RegistrationUpdate, errors=(*AUTHENTICATED_ERRORS, 409, 422),
         tags=("registrations",),
     ),
+    Endpoint(
+        "POST", "/fhir/Bundle", "import_fhir_bundle", "A FHIR R4 Bundle as a draft",
+        "One hospital stay as a FHIR R4 Bundle (`collection` or `transaction`: one Patient, one "
+        "Encounter, the Organization its `serviceProvider` names, and Conditions, Procedures, "
+        "MedicationStatements and Observations) becomes a draft registration by the registry's "
+        "`fhir_map.yaml`. Posting the same stay again (same Encounter identifier, else Bundle "
+        "identifier) updates that draft: 201 when created, 200 when updated. Invalid resources, "
+        "unknown codes and unusable values are all listed in `issues` (422), each with the "
+        "element's path, and nothing is written. Needs a registrar grant (or token) on the unit.",
+        "authenticated", schemas.FhirSaveOut, status=201, also=(200,), query=schemas.FhirQuery,
+        body=schemas.FhirBundle, body_media_types=("application/fhir+json", "application/json"),
+        errors=(*AUTHENTICATED_ERRORS, 409, 422), tags=("registrations",),
+    ),
 )  # fmt: skip
 
 
@@ -153,7 +183,11 @@ def openapi_document() -> dict[str, Any]:
             "title": "Kvalitetsregisterportalen API",
             "version": VERSION,
             "description": "Results, indicator definitions and codebooks of the national "
-            "quality registries; registrations for systems and users with a token.",
+            "quality registries; registrations for systems and users with a token. Every "
+            "answer but `/docs` is JSON; every error has the `ErrorBody` shape, with its "
+            "message in the language asked for (`lang`, else Accept-Language). A path no "
+            "operation has answers 404, a method its path does not have 405 with an `Allow` "
+            "header, and a fault on the server 500, all in that shape.",
         },
         "servers": [{"url": PREFIX}],
         "paths": paths,
@@ -204,10 +238,11 @@ def _operation(endpoint: Endpoint, refs: dict[Any, dict[str, Any]]) -> dict[str,
     else:
         content_schema = {"type": "object"}
     responses: dict[str, Any] = {
-        str(endpoint.status): {
-            "description": "OK" if endpoint.status == 200 else "Created",
+        str(status): {
+            "description": "OK" if status == 200 else "Created",
             "content": {endpoint.media_type: {"schema": content_schema}},
         }
+        for status in (endpoint.status, *endpoint.also)
     }
     error_ref = refs[(schemas.ErrorBody, "serialization")]
     for status in endpoint.errors:
@@ -225,9 +260,10 @@ def _operation(endpoint: Endpoint, refs: dict[Any, dict[str, Any]]) -> dict[str,
         "security": _security(endpoint),
     }
     if endpoint.body is not None:
+        body_schema = {"schema": refs[(endpoint.body, "validation")]}
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}},
+            "content": {media: body_schema for media in endpoint.body_media_types},
         }
     return operation
 
@@ -239,7 +275,7 @@ def _path_parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
             "in": "path",
             "required": True,
             "description": p.description,
-            "schema": {"type": p.kind, **({"minimum": 1} if p.kind == "integer" else {})},
+            "schema": TypeAdapter(p.annotation).json_schema(),
         }
         for p in endpoint.path_parameters
     ]

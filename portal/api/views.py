@@ -11,23 +11,29 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import flask
 import polars as pl
 
-from data_access import record_commands, registrations
+from data_access import keyed_drafts, record_commands, registrations
 from data_access.access import AccessDenied, Role
+from data_access.keyed_drafts import HiddenValues, KeyConflict
 from data_access.record_commands import IdentityKeys, RecordRejected, StaleRecord
+from data_access.reference_data import unit_for_org_number
 from data_access.registrations import MAX_LIST_ROWS
+from entry.fhir_bundle import SOURCE, BundleDraft, UnitReference, problem_at, read_bundle
+from entry.fhir_mapping import FhirMapping
+from entry.fhir_resources import BundleProblem, FhirBundleError
 from entry.national_id import InvalidNationalId
 from entry.record_rules import RecordCheck, read_document, skipped_of
 from entry.registry_folder import RegistryFolder
 from portal.api import schemas
 from portal.api.docs import docs_page
 from portal.api.errors import ApiError, issue_list, issues_of
-from portal.api.spec import openapi_document
+from portal.api.spec import PREFIX, openapi_document
 from portal.auth.identity import current_scope, database, settings
 from portal.catalogue import find_registry, installed_registries
 from portal.i18n import Language
@@ -267,6 +273,108 @@ def update_registration(
     return _saved(
         registration_id, saved.version, saved.status, saved.changed, saved.check, language
     )
+
+
+def import_fhir_bundle(
+    language: Language, query: schemas.FhirQuery, body: schemas.FhirBundle, **_: object
+) -> tuple[schemas.FhirSaveOut, dict[str, str], int]:
+    """Glue only: `entry.fhir_bundle` reads the bundle, `keyed_drafts` saves the draft."""
+    folder, mapping = _fhir_registry(query.registry)
+    try:
+        draft = read_bundle(body.resource(), mapping, folder.dictionary)
+    except FhirBundleError as error:
+        raise _bundle_refused(error.problems, language) from None
+    unit_id = _fhir_unit(draft.unit, language)
+    keys = IdentityKeys(settings().national_id_key, settings().pseudonym_key)
+    bundle_id = (body.model_extra or {}).get("id")
+    try:
+        keyed = keyed_drafts.save_keyed_draft(
+            database(), current_scope(), folder.key, SOURCE, draft.source_key, unit_id,
+            draft.national_id, draft.values, folder.dictionary, keys,
+            event_date_variable=folder.event_date_variable,
+            about={"bundle_id": bundle_id if isinstance(bundle_id, str) else None},
+        )  # fmt: skip
+    except AccessDenied:
+        field = draft.unit.origin.path
+        raise ApiError(403, "forbidden", "api.error.not_registrar", field) from None
+    except HiddenValues as error:
+        problems = [
+            problem_at(
+                draft.sources[name],
+                "hidden",
+                variable=name,
+                shown_when=folder.dictionary.variable(name).show_if_text,
+            )
+            for name in error.variables
+        ]
+        raise _bundle_refused(problems, language) from None
+    except KeyConflict as error:
+        raise _key_conflict(error, draft, language) from None
+    except RecordRejected as error:
+        raise _rejected(error, folder, language) from None
+    saved = keyed.saved
+    changed = keyed.created or saved.changed
+    out = schemas.FhirSaveOut(
+        **_saved(
+            saved.registration_id, saved.version, saved.status, changed, saved.check, language
+        ).model_dump(),
+        registry=folder.key,
+        created=keyed.created,
+        source_key=draft.source_key,
+    )
+    location = f"{PREFIX}/registrations/{saved.registration_id}"
+    return out, {"Location": location}, 201 if keyed.created else 200
+
+
+def _fhir_registry(key: str | None) -> tuple[RegistryFolder, FhirMapping]:
+    """The registry named, or the only one with a FHIR mapping when none is named."""
+    mapped = [r for r in installed_registries() if r.fhir_mapping is not None]
+    if key is None and len(mapped) > 1:
+        raise ApiError(400, "invalid", "api.error.fhir_registry", "registry")
+    folder = _registry(key) if key is not None else next(iter(mapped), None)
+    if folder is None or folder.fhir_mapping is None:
+        raise ApiError(404, "not_found", "api.error.no_fhir_mapping", "registry")
+    return folder, folder.fhir_mapping
+
+
+def _fhir_unit(unit: UnitReference, language: Language) -> int:
+    if unit.kind == "unit_id":
+        return unit.number
+    found = unit_for_org_number(database(), unit.number)
+    if found is None:
+        raise _bundle_refused([problem_at(unit.origin, "unknown_unit")], language)
+    return found
+
+
+def _key_conflict(error: KeyConflict, draft: BundleDraft, language: Language) -> ApiError:
+    """Another patient or unit is the sender's fault in the bundle (422); a record that moved
+    on, or a simultaneous save, is a conflict with the stored state (409)."""
+    if error.reason == "patient":
+        return _bundle_refused([problem_at(draft.national_id_origin, "key_patient")], language)
+    if error.reason == "unit":
+        return _bundle_refused([problem_at(draft.unit.origin, "key_unit")], language)
+    code, key = (
+        ("not_draft", "api.error.fhir_not_draft")
+        if error.reason == "status"
+        else ("concurrent", "api.error.fhir_concurrent")
+    )
+    return ApiError(409, code, key, draft.source_key_origin.path)
+
+
+def _bundle_refused(problems: Sequence[BundleProblem], language: Language) -> ApiError:
+    issues = [
+        schemas.IssueOut(
+            field=problem.path,
+            rule=problem.rule,
+            severity="error",
+            message=f"{problem.resource}: {problem.message.in_language(language)}",
+        )
+        for problem in problems
+    ]
+    return ApiError(
+        422, "invalid_bundle", "api.error.fhir_bundle", issues[0].field, issues=issues,
+        count=len(issues),
+    )  # fmt: skip
 
 
 def _registry(key: str) -> RegistryFolder:

@@ -166,11 +166,16 @@ def _browser_only() -> flask.Response | None:
 
 
 def _refuse(status: int, message: str) -> flask.Response:
-    error: object = message
-    if flask.request.path.startswith("/api/"):  # the REST API's error shape (portal.api.errors)
-        code = {400: "bad_request", 401: "unauthorized"}.get(status, "forbidden")
-        error = {"message": message, "field": None, "code": code}
-    return flask.Response(json.dumps({"error": error}), status=status, mimetype="application/json")
+    if flask.request.path.startswith("/api/"):
+        # The REST API's error shape, in the caller's language; imported here because
+        # portal.api imports this module.
+        from portal.api.errors import ApiError, error_response
+
+        code = "unauthorized" if status == 401 else "forbidden"
+        return error_response(ApiError(status, code, f"api.error.{code}"))
+    return flask.Response(
+        json.dumps({"error": message}), status=status, mimetype="application/json"
+    )
 
 
 def _last_registered_output() -> str:

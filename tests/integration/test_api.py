@@ -393,6 +393,66 @@ def test_an_invalid_bearer_token_is_refused_even_on_public_routes(world: World) 
     assert response.status_code == 401
     assert response.get_json()["error"]["code"] == "invalid_token"
     assert response.get_json()["error"]["field"] == "Authorization"
+    document = world.client().get(f"{PREFIX}/openapi.json").get_json()
+    for methods in document["paths"].values():
+        assert all("401" in operation["responses"] for operation in methods.values())
+
+
+# --- Flask's own errors ----------------------------------------------------------------------
+
+
+def _error(response: Any, status: int) -> dict[str, Any]:
+    """The error of a JSON answer with `status`, checked to have the API's whole shape."""
+    assert response.status_code == status and response.mimetype == "application/json"
+    error: dict[str, Any] = response.get_json()["error"]
+    assert set(error) == {"message", "field", "code", "current_version", "issues"}
+    return error
+
+
+def test_unknown_paths_and_methods_answer_json_in_the_callers_language(world: World) -> None:
+    client = world.client("registrar-a")
+    unknown = _error(client.get(f"{PREFIX}/nope?lang=en"), 404)
+    assert unknown["code"] == "not_found" and unknown["message"] == "The API has no such path."
+    # Not an id: the portal's catch-all page would take it, but not under the API's prefix.
+    not_an_id = client.get(f"{PREFIX}/registrations/abc", headers={"Accept-Language": "nb"})
+    assert _error(not_an_id, 404)["message"] == "API-et har ingen slik adresse."
+    assert _error(client.post(f"{PREFIX}/nope"), 404)["code"] == "not_found"
+
+    refused = client.delete(f"{PREFIX}/registries/stroke/registrations?lang=en")
+    error = _error(refused, 405)
+    assert refused.headers["Allow"] == "GET, HEAD, POST, OPTIONS"
+    assert error["code"] == "method_not_allowed"
+    assert error["message"] == (
+        "The method DELETE is not available for this path. Allowed: GET, HEAD, POST, OPTIONS."
+    )
+    assert client.put(f"{PREFIX}/registries").headers["Allow"] == "GET, HEAD, OPTIONS"
+
+    too_big = _error(client.get(f"{PREFIX}/registrations/{2**31}"), 400)
+    assert too_big["field"] == "registration_id"
+    anonymous = _error(world.client().get(f"{PREFIX}/registrations/1?lang=en"), 401)
+    assert anonymous["message"] == "Send a valid API token, or log in (with the second factor)."
+
+    page = world.client().get("/nope")  # pages keep their own (HTML) answer
+    assert page.mimetype == "text/html"
+
+
+def test_a_fault_is_a_json_500_that_tells_nothing_of_the_code(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portal.auth.guard import route_access
+
+    @route_access("public")
+    def broken(**_: object) -> flask.Response:
+        raise RuntimeError("connection string postgresql://secret@db")
+
+    monkeypatch.setitem(world.app.view_functions, "api.list_registries", broken)
+    response = world.client().get(f"{PREFIX}/registries?lang=en")
+    error = _error(response, 500)
+    assert error == {
+        "message": "An error occurred on the server.", "field": None, "code": "server_error",
+        "current_version": None, "issues": [],
+    }  # fmt: skip
+    assert "secret" not in response.get_data(as_text=True)
 
 
 # --- results -------------------------------------------------------------------------------
