@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-
 import flask
 
 import portal
 from data_access.database import Database
-from portal import commands, setup
+from portal import backup_schedule, commands, logging_setup, setup
 from portal.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> flask.Flask:
     """Build the whole application; tests pass their own settings (database, keys, paths)."""
     settings = settings or Settings.from_environ()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     server = flask.Flask(__name__, instance_path=str(settings.instance_path), static_folder=None)
+    logging_setup.init_app(server, settings)  # first: its hooks wrap every other one
     server.config.update(
         SECRET_KEY=settings.secret_key,
         PORTAL_SETTINGS=settings,
@@ -29,6 +25,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     server.extensions["database"] = database
     portal.init_app(server, settings)
     commands.init_app(server)
+    backup_schedule.init_app(server, settings, database)
     setup.prepare_on_start(server, settings, database)
     return server
 
@@ -37,7 +34,12 @@ def main() -> None:
     server = create_app()
     if server.config["PORTAL_SETTINGS"].seed_demo_if_empty:
         setup.seed_empty_demo_registries(server)
-    server.run(host="127.0.0.1", port=8050, debug=False)
+    server.run(
+        host="127.0.0.1",
+        port=8050,
+        debug=False,
+        request_handler=logging_setup.DevServerRequestHandler,
+    )
 
 
 if __name__ == "__main__":

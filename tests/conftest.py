@@ -16,6 +16,7 @@ from typing import Any
 
 import flask
 import pytest
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -50,6 +51,20 @@ def postgres_available() -> bool:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(problem + " (CI=true: PostgreSQL is required)")
     return False
+
+
+def reachable_redis(url: str) -> redis.Redis:
+    """A client of the Redis at `url`: the test is skipped when none answers, and fails
+    instead under CI=true, as for PostgreSQL."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError as error:
+        client.close()
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Redis at {url} is not reachable: {error} (CI=true)")
+        pytest.skip(f"Redis at {url} is not running")
+    return client
 
 
 @contextmanager
@@ -166,23 +181,28 @@ def callback_headers(client: flask.testing.FlaskClient) -> dict[str, str]:
     return {"X-CSRFToken": cookie.value}
 
 
+def page_router_body(pathname: str, search: str) -> dict[str, Any]:
+    """What the browser posts to Dash's page-routing callback to be given a page."""
+    return {
+        "output": PAGE_ROUTER,
+        "outputs": [
+            {"id": "_pages_content", "property": "children"},
+            {"id": "_pages_store", "property": "data"},
+        ],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": pathname},
+            {"id": "_pages_location", "property": "search", "value": search},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }
+
+
 def render_page(client: flask.testing.FlaskClient, pathname: str, search: str) -> str:
     """Ask Dash's page-routing callback for a page, as the browser does, and return its JSON."""
     response = client.post(
         "/_dash-update-component",
-        json={
-            "output": PAGE_ROUTER,
-            "outputs": [
-                {"id": "_pages_content", "property": "children"},
-                {"id": "_pages_store", "property": "data"},
-            ],
-            "inputs": [
-                {"id": "_pages_location", "property": "pathname", "value": pathname},
-                {"id": "_pages_location", "property": "search", "value": search},
-            ],
-            "changedPropIds": ["_pages_location.pathname"],
-            "state": [],
-        },
+        json=page_router_body(pathname, search),
         headers=callback_headers(client),
     )
     assert response.status_code == 200, response.data[:500]

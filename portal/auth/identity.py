@@ -128,6 +128,16 @@ def api_client_known() -> bool:
     return use is not None and use.scope is not None
 
 
+def identified_user_id() -> int | None:
+    """The user this request has already been found to act for (API token or session), or
+    None; never a lookup of its own, so that logging a request costs nothing."""
+    use: TokenUse | None = flask.g.get("api_token")
+    if use is not None:
+        return use.scope.actor.user_id if use.scope is not None else None
+    info: SessionInfo | None = flask.g.get("portal_session")
+    return info.user_id if info is not None else None
+
+
 def current_actor() -> Actor:
     use = current_api_token()
     if use is not None and use.scope is not None:

@@ -1,0 +1,81 @@
+"""gunicorn's settings for production: `gunicorn -c gunicorn.conf.py 'app:create_app()'`.
+
+docs/operations.md ("Running in production") describes the environment around it.
+Workers share nothing but the database and Redis (`CACHE_URL`): sessions live in the
+database; rate limits, results and cached pages in Redis.
+
+Each worker imports and makes the application itself; the master imports none of it (no
+`preload_app`). polars starts its thread pool while the application is made (the registries'
+dictionaries, the organisation tree), and a process forked after that deadlocks the first
+time it asks polars for work; and a master holding the portal's modules would hand its old
+code to the workers that `kill -HUP` starts. So nothing made or imported before the fork is
+shared: each worker has its own database pool and Redis connections. The schema is migrated
+once, before the workers start (`flask --app app db upgrade`), never by the workers
+themselves (leave `AUTO_MIGRATE` off).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from types import ModuleType
+
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+
+
+def _log_lines() -> ModuleType:
+    """`portal/log_lines.py` alone: imported as `portal.log_lines` it would bring the whole
+    portal package into the master."""
+    path = Path(__file__).resolve().parent / "portal" / "log_lines.py"
+    spec = importlib.util.spec_from_file_location("gunicorn_log_lines", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on: fewer than the machine has when it is pinned to some."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+wsgi_app = "app:create_app()"
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * _usable_cpus())
+worker_class = "sync"
+preload_app = False
+timeout = 150
+"""Longer than a worker may wait for another worker's results computation (120 s,
+`portal.results_cache.LOCK_SECONDS`), so a worker that waits is not killed for it."""
+graceful_timeout = 30
+accesslog = None
+"""The portal writes one line per request itself, with its request id and no query string."""
+errorlog = "-"
+loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()
+control_socket_disable = True
+"""Signals do what `gunicornc` would (HUP reload, TTIN/TTOU more or fewer workers, TERM stop),
+and a second gunicorn on the host would otherwise take over the same default socket."""
+
+PRODUCTION = (os.environ.get("PORTAL_ENV") or "").lower() == "production"
+JSON_LINES = (os.environ.get("LOG_FORMAT") or ("json" if PRODUCTION else "text")).lower() == "json"
+"""The portal's own default (portal.settings): JSON in production, text elsewhere."""
+
+
+JsonFormatter = _log_lines().JsonFormatter
+
+
+class JsonLogger(Logger):  # type: ignore[misc]
+    """gunicorn's own messages (a worker booting, timing out) as the portal's JSON lines."""
+
+    def setup(self, cfg: Config) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(JsonFormatter())
+
+
+logger_class = JsonLogger if JSON_LINES else Logger

@@ -1,0 +1,331 @@
+"""Two gunicorn workers behave as one portal: sessions, rate limits and fresh public pages.
+
+The portal runs as production runs it (`gunicorn -c gunicorn.conf.py 'app:create_app()'`)
+with two workers on a PostgreSQL database of its own and Redis database 11 (flushed before
+and after), seeded with a small demo registry. Which worker answered a request is read from
+the workers' JSON log: each request is sent with its own `X-Request-ID`, and the closing
+line of that request carries the id and the worker's process id. Requests go out several
+at a time, so that both workers (each serving one request at a time) get some.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+import flask
+import pytest
+from sqlalchemy import select
+
+from data_access.access import scope_for_user
+from data_access.accounts import create_user, find_user_id, grant
+from data_access.audit import SYSTEM
+from data_access.database import Database
+from data_access.models import Registration
+from data_access.record_commands import update_registration
+from tests.conftest import (
+    PROJECT_ROOT,
+    fresh_database_url,
+    page_router_body,
+    reachable_redis,
+    seeded_demo_app,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+REDIS_URL = os.environ.get("TEST_WORKERS_REDIS_URL", "redis://127.0.0.1:6379/11")
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+WORKERS = 2
+IN_FLIGHT = 4
+"""Requests sent at once: more than there are workers, so that none stays idle."""
+NATION = 1
+USERNAME, PASSWORD = "registrar", "korrekt-hest-batteri-stift"
+OVERVIEW = ("/results", "?registry=stroke")
+START_SECONDS = 180.0
+"""Deadline for both workers to start; on an idle machine they take a few seconds."""
+STOP_SECONDS = 3.0
+NATION_RESULTS = "/api/v1/registries/stroke/results?level=nation"
+SPREAD_SECONDS = 1.0
+"""How long any worker may take to show a change once the first worker has computed it."""
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+    request_id: str
+    seconds: float
+
+
+@dataclass
+class Portal:
+    """The running portal: its address, its log and the application the test writes with."""
+
+    port: int
+    log_path: Path
+    app: flask.Flask
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        cookies: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> Answer:
+        request_id = uuid.uuid4().hex
+        sent = {"X-Request-ID": request_id, **(headers or {})}
+        if cookies:
+            sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        started = time.monotonic()
+        try:
+            connection.request(method, path, body=body, headers=sent)
+            response = connection.getresponse()
+            content = response.read()
+            seconds = time.monotonic() - started
+            answer = Answer(response.status, response.headers, content, request_id, seconds)
+        finally:
+            connection.close()
+        assert answer.headers["X-Request-ID"] == request_id
+        return answer
+
+    def workers(self) -> dict[str, int]:
+        """Request id -> process id of the worker that answered it, from the JSON log."""
+        served = {}
+        for line in self.log_path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("{"):
+                entry = json.loads(line)
+                if entry["logger"] == "portal.request":
+                    served[entry["request_id"]] = entry["pid"]
+        return served
+
+    def worker_of(self, answers: list[Answer]) -> list[int]:
+        served = self.workers()
+        return [served[answer.request_id] for answer in answers]
+
+
+def at_once(send: Callable[[], Answer], count: int) -> list[Answer]:
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        return list(pool.map(lambda _n: send(), range(count)))
+
+
+def until_every_worker(portal: Portal, send: Callable[[], Answer], most: int = 48) -> list[Answer]:
+    """Requests, `IN_FLIGHT` at a time, until every worker has answered at least one."""
+    answers: list[Answer] = []
+    while len(set(portal.worker_of(answers))) < WORKERS:
+        assert len(answers) < most, f"only workers {set(portal.worker_of(answers))} answered"
+        answers += at_once(send, IN_FLIGHT)
+    return answers
+
+
+def cookies_of(answer: Answer, kept: Mapping[str, str] | None = None) -> dict[str, str]:
+    jar = SimpleCookie()
+    for header in answer.headers.get_all("Set-Cookie") or []:
+        jar.load(header)
+    return {**(kept or {}), **{name: morsel.value for name, morsel in jar.items()}}
+
+
+def page_request(portal: Portal, cookies: Mapping[str, str], pathname: str, search: str) -> Answer:
+    """Dash's page router asked for a page, as the browser asks (see conftest.render_page)."""
+    return portal.call(
+        "POST",
+        "/_dash-update-component",
+        cookies=cookies,
+        headers={"Content-Type": "application/json", "X-CSRFToken": cookies["_csrf_token"]},
+        body=json.dumps(page_router_body(pathname, search)).encode(),
+    )
+
+
+def login_form(portal: Portal) -> tuple[dict[str, str], str]:
+    """The cookies and CSRF token of a fresh login page."""
+    page = portal.call("GET", "/login")
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', page.body)
+    assert token is not None
+    return cookies_of(page), token.group(1).decode()
+
+
+def post_login(
+    portal: Portal, cookies: Mapping[str, str], token: str, username: str, password: str
+) -> Answer:
+    form = urlencode({"username": username, "password": password, "csrf_token": token})
+    return portal.call(
+        "POST",
+        "/login",
+        cookies=cookies,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        body=form.encode(),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory, postgres_available: bool) -> Iterator[Portal]:
+    tmp_path = tmp_path_factory.mktemp("workers")
+    redis_client = reachable_redis(REDIS_URL)
+    redis_client.flushdb()
+    with (
+        fresh_database_url("postgresql", tmp_path, postgres_available) as url,
+        seeded_demo_app(
+            tmp_path, 400, seed=1, database_url=url, CACHE_URL=REDIS_URL, REQUIRE_TWO_FACTOR="false"
+        ) as app,
+    ):
+        database: Database = app.extensions["database"]
+        create_user(database, SYSTEM, USERNAME, "Registrar", PASSWORD)
+        grant(database, SYSTEM, USERNAME, "stroke", NATION, "registrar")
+        port = free_port()
+        environ = {
+            **os.environ,
+            "PORTAL_ENV": "test",
+            "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),  # the seeding app's secrets
+            "DATABASE_URL": url,
+            "CACHE_URL": REDIS_URL,
+            "AUTO_MIGRATE": "false",
+            "SEED_DEMO": "false",
+            "REQUIRE_TWO_FACTOR": "false",
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "json",
+            "WEB_CONCURRENCY": str(WORKERS),
+            "BIND": f"127.0.0.1:{port}",
+        }
+        log_path = tmp_path / "gunicorn.log"
+        with log_path.open("wb") as log:
+            server = subprocess.Popen(
+                [str(GUNICORN), "-c", "gunicorn.conf.py", "app:create_app()"],
+                cwd=PROJECT_ROOT,
+                env=environ,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        running = Portal(port, log_path, app)
+        try:
+            _wait_for_every_worker(running, server)
+            yield running
+        finally:
+            _stop(server)
+    redis_client.flushdb()
+    redis_client.close()
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """Quick shutdown; a worker still winding its interpreter down after a few seconds is
+    killed, as nothing of it is needed any more."""
+    os.killpg(server.pid, signal.SIGINT)
+    try:
+        server.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):  # gone in between
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=STOP_SECONDS)
+
+
+def _wait_for_every_worker(portal: Portal, server: subprocess.Popen[bytes]) -> None:
+    """Health checks until every worker has answered one (each imports the portal first)."""
+    answers: list[Answer] = []
+    deadline = time.monotonic() + START_SECONDS
+    while len(set(portal.worker_of(answers))) < WORKERS:
+        log = portal.log_path.read_text(encoding="utf-8")
+        assert server.poll() is None and time.monotonic() < deadline, log[-3000:]
+        with suppress(ConnectionError):  # the master is not listening yet
+            answers += at_once(lambda: portal.call("GET", "/healthz"), IN_FLIGHT)
+        time.sleep(0.2)
+    assert {answer.status for answer in answers} == {200}
+
+
+def test_the_workers_write_json_lines_only(portal: Portal) -> None:
+    answers = at_once(lambda: portal.call("GET", "/healthz"), IN_FLIGHT)
+    assert {answer.status for answer in answers} == {200}
+    lines = portal.log_path.read_text(encoding="utf-8").splitlines()
+    entries = [json.loads(line) for line in lines]  # gunicorn's own lines too
+    assert {entry["logger"] for entry in entries} >= {"gunicorn.error", "portal.request"}
+
+
+def test_a_session_made_on_one_worker_works_on_every_worker(portal: Portal) -> None:
+    cookies, token = login_form(portal)
+    logged_in = post_login(portal, cookies, token, USERNAME, PASSWORD)
+    assert logged_in.status == 302
+    session = cookies_of(logged_in, cookies)
+    path = "/api/v1/registries/stroke/registrations?limit=1"
+    answers = until_every_worker(portal, lambda: portal.call("GET", path, cookies=session))
+    assert {answer.status for answer in answers} == {200}
+    assert portal.call("GET", path).status == 401  # without the session: refused
+
+
+def test_a_rate_limit_counts_the_guesses_made_on_every_worker(portal: Portal) -> None:
+    """Ten guesses a minute at one account: on two workers counting apart, twenty would pass."""
+    cookies, token = login_form(portal)
+    answers = at_once(lambda: post_login(portal, cookies, token, "nobody", "x" * 12), 12)
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses == [401] * 10 + [429] * 2
+    allowed = [answer for answer in answers if answer.status == 401]
+    assert len(set(portal.worker_of(allowed))) == WORKERS  # both counted toward the one limit
+
+
+def test_a_change_of_data_shows_on_every_worker_at_once(portal: Portal) -> None:
+    """After a write no worker serves the old page. The first request after it waits while
+    the engine computes the results of the new data, once; from then on every worker answers
+    with the new page and the new results within a second, computing nothing again: both
+    are shared through Redis."""
+    cookies = cookies_of(portal.call("GET", OVERVIEW[0] + OVERVIEW[1]))
+    render = lambda: page_request(portal, cookies, *OVERVIEW)  # noqa: E731
+    results = lambda: portal.call("GET", NATION_RESULTS)  # noqa: E731
+    before = until_every_worker(portal, render)
+    assert {answer.status for answer in before} == {200}
+    assert len({answer.body for answer in before}) == 1  # one page, whichever worker
+    old_results = results()
+
+    _complete_to_draft(portal.app)
+    first = render()
+    assert first.status == 200 and first.body != before[0].body
+    pages = until_every_worker(portal, render)
+    assert {answer.body for answer in pages} == {first.body}
+    fresh = until_every_worker(portal, results)
+    assert len({answer.body for answer in fresh}) == 1 and fresh[0].body != old_results.body
+    for answer in pages + fresh:
+        assert answer.status == 200 and answer.seconds <= SPREAD_SECONDS
+
+
+def _complete_to_draft(app: flask.Flask) -> None:
+    """A registrar takes a complete registration back to draft: it leaves the results."""
+    database: Database = app.extensions["database"]
+    registry = next(r for r in app.extensions["registries"] if r.key == "stroke")
+    with database.reading() as session:
+        registration = session.scalars(
+            select(Registration).where(Registration.status == "complete").order_by(Registration.id)
+        ).first()
+    assert registration is not None
+    update_registration(
+        database,
+        scope_for_user(database, find_user_id(database, USERNAME)),
+        registration.id,
+        registration.version,
+        {},
+        registry.dictionary,
+        event_date_variable=registry.event_date_variable,
+        status="draft",
+        reason="Mangler opplysninger",
+    )
