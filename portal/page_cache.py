@@ -142,5 +142,4 @@ def _local() -> _LocalPages:
 
 def _namespace(server: flask.Flask) -> str:
     """Redis keys per database, so two installations sharing a Redis never mix pages."""
-    url = server.config["PORTAL_SETTINGS"].database_url
-    return f"page:{hashlib.sha256(url.encode()).hexdigest()[:16]}:"
+    return "page:" + server.config["PORTAL_SETTINGS"].redis_namespace

@@ -3,7 +3,7 @@
 Results depend only on the registrations (and the unit tree and coverage counts that come
 with them), and every committed change of registrations bumps the registry's data version.
 So the results of one version are computed once and kept as Parquet: in Redis under
-`results:<registry>:v<version>` when `CACHE_URL` is a redis:// URL (several workers share
+`results:<database>:<registry>:v<version>` when `CACHE_URL` is a redis:// URL (several workers share
 nothing else), otherwise as files under `instance/results/`. Older versions are removed
 when a new one is stored.
 
@@ -121,13 +121,18 @@ def _file_lock(path: Path, seconds: float) -> Iterator[None]:
 PUBLISHED_STATUSES = ("complete", "locked")
 
 
-def redis_key(registry_key: str, version: int) -> str:
-    return f"results:{registry_key}:v{version}"
+def redis_key(settings: Settings, registry_key: str, version: int) -> str:
+    return f"{_versions_prefix(settings, registry_key)}{version}"
 
 
-def redis_lock_key(registry_key: str, version: int) -> str:
-    """Outside the `results:<registry>:v*` pattern that superseded versions are deleted by."""
-    return f"results-lock:{registry_key}:v{version}"
+def _versions_prefix(settings: Settings, registry_key: str) -> str:
+    """What the keys of every stored version of one registry's results begin with."""
+    return f"results:{settings.redis_namespace}{registry_key}:v"
+
+
+def redis_lock_key(settings: Settings, registry_key: str, version: int) -> str:
+    """Outside the `results:…<registry>:v*` pattern that superseded versions are deleted by."""
+    return f"results-lock:{settings.redis_namespace}{registry_key}:v{version}"
 
 
 def _through_redis(
@@ -138,10 +143,10 @@ def _through_redis(
     compute: Compute,
     lock_seconds: float,
 ) -> pl.DataFrame:
-    key = redis_key(registry.key, version)
+    key = redis_key(settings, registry.key, version)
     client = settings.redis()
     lock = client.lock(
-        redis_lock_key(registry.key, version),
+        redis_lock_key(settings, registry.key, version),
         timeout=lock_seconds,
         sleep=LOCK_POLL_SECONDS,
         blocking_timeout=lock_seconds,
@@ -161,7 +166,7 @@ def _through_redis(
         client.set(key, buffer.getvalue(), ex=REDIS_EXPIRY_SECONDS)
         superseded = [
             other
-            for other in client.scan_iter(match=f"results:{registry.key}:v*")
+            for other in client.scan_iter(match=_versions_prefix(settings, registry.key) + "*")
             if other != key.encode()
         ]
         if superseded:

@@ -8,6 +8,7 @@ worker can never silently run with a different key than the first.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Mapping
@@ -26,13 +27,18 @@ DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
 Environment = Literal["development", "production", "test"]
 T = TypeVar("T", bound=str)
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "production", "test")
+SmtpSecurity = Literal["none", "starttls", "ssl"]
+SMTP_SECURITIES: tuple[SmtpSecurity, ...] = ("none", "starttls", "ssl")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LogFormat = Literal["json", "text"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("json", "text")
 
 # Secrets that production must be given and development generates once under instance/.
 SECRET_NAMES = ("SECRET_KEY", "NATIONAL_ID_KEY", "PSEUDONYM_KEY")
 
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_CONNECT_SECONDS = 5.0
 
 
 class SettingsError(ValueError):
@@ -58,11 +64,33 @@ class Settings:
     demo_seed: int
     session_idle_minutes: int = 30
     session_lifetime_hours: int = 12
+    # One JSON object per log line for log collectors (production), or text for people.
+    log_format: LogFormat = "text"
     # Two-factor login for everyone with a grant; only development may turn it off.
     require_two_factor: bool = True
     # The demo users' password; public on purpose (README), and demo users are refused in
     # production.
     demo_password: str = "demo-passord-2026"
+    # Where patients open questionnaire links: the address the public reaches the portal at.
+    public_base_url: str = "http://127.0.0.1:8050"
+    # Outgoing e-mail (PROM invitations). Development expects a local catcher on port 1025
+    # (e.g. `python -m aiosmtpd -n`); production names its relay and TLS.
+    smtp_host: str = "localhost"
+    smtp_port: int = 1025
+    smtp_from: str = "noreply@kvalitetsregister.invalid"
+    smtp_security: SmtpSecurity = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    # SMS: "development" keeps messages in the outbox table only; otherwise "module:factory",
+    # a callable taking these settings and returning an `data_access.outbox.Sender`.
+    sms_sender: str = "development"
+    # Backups (docs/operations.md): their folder; the key that seals them (None only in
+    # production without BACKUP_KEY, where `backup` refuses to run); how many of the newest
+    # to keep; every how many hours the portal makes one itself (0: never, use cron).
+    backup_dir: Path = DEFAULT_INSTANCE_PATH / "backups"
+    backup_key: bytes | None = field(default=None, repr=False)
+    backup_keep: int = 14
+    backup_interval_hours: int = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -80,6 +108,12 @@ class Settings:
         every worker; None when each process keeps its own."""
         url = self.cache_url
         return url if url is not None and url.startswith(REDIS_SCHEMES) else None
+
+    @property
+    def redis_namespace(self) -> str:
+        """A prefix of Redis keys per database, so that two installations (or test databases)
+        sharing one Redis never read each other's pages or results."""
+        return hashlib.sha256(self.database_url.encode()).hexdigest()[:16] + ":"
 
     def with_changes(self, **changes: object) -> Settings:
         """A copy with some fields replaced; tests use it to point at their own database."""
@@ -106,6 +140,9 @@ class Settings:
             pseudonym_key=_decoded_key(secret_values["PSEUDONYM_KEY"], "PSEUDONYM_KEY"),
             cache_url=env.get("CACHE_URL") or None,
             log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO"),
+            log_format=_choice(
+                env, "LOG_FORMAT", LOG_FORMATS, "json" if environment == "production" else "text"
+            ),
             instance_path=instance,
             registries_path=Path(env.get("REGISTRIES_PATH", PROJECT_ROOT / "registries")),
             auto_migrate=_flag(env, "AUTO_MIGRATE", default=embedded),
@@ -118,6 +155,23 @@ class Settings:
             session_lifetime_hours=_integer(env, "SESSION_LIFETIME_HOURS", 12),
             require_two_factor=_two_factor(env, environment),
             demo_password=env.get("DEMO_PASSWORD") or "demo-passord-2026",
+            backup_dir=Path(env.get("BACKUP_DIR") or instance / "backups"),
+            backup_key=_backup_key(env, environment, instance),
+            backup_keep=_at_least(env, "BACKUP_KEEP", 14, minimum=1),
+            backup_interval_hours=_at_least(env, "BACKUP_INTERVAL_HOURS", 0, minimum=0),
+            public_base_url=(env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:8050").rstrip("/"),
+            smtp_host=env.get("SMTP_HOST") or "localhost",
+            smtp_port=_integer(env, "SMTP_PORT", 1025),
+            smtp_from=env.get("SMTP_FROM") or "noreply@kvalitetsregister.invalid",
+            smtp_security=_choice(
+                env,
+                "SMTP_TLS",
+                SMTP_SECURITIES,
+                "starttls" if environment == "production" else "none",
+            ),
+            smtp_username=env.get("SMTP_USERNAME") or None,
+            smtp_password=env.get("SMTP_PASSWORD") or None,
+            sms_sender=env.get("SMS_SENDER") or "development",
         )
 
 
@@ -155,6 +209,21 @@ def _kept_secret(path: Path) -> str:
         handle.write(value + "\n")
     logging.getLogger(__name__).info("Generated a development secret in %s", path)
     return value
+
+
+def _backup_key(env: Mapping[str, str], environment: Environment, instance: Path) -> bytes | None:
+    """BACKUP_KEY, apart from the app's secrets: a backup outlives the server that made it.
+
+    Production may start without one (the portal serves; `backup` refuses), unless the
+    portal is to make backups itself; development keeps a generated one under instance/.
+    """
+    if env.get("BACKUP_KEY"):
+        return _decoded_key(env["BACKUP_KEY"], "BACKUP_KEY")
+    if environment != "production":
+        return _decoded_key(_kept_secret(instance / "secrets" / "backup_key"), "BACKUP_KEY")
+    if _integer(env, "BACKUP_INTERVAL_HOURS", 0) > 0:
+        raise SettingsError("BACKUP_INTERVAL_HOURS needs BACKUP_KEY when PORTAL_ENV=production")
+    return None
 
 
 def _two_factor(env: Mapping[str, str], environment: Environment) -> bool:
@@ -201,6 +270,14 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name}={value!r} is not a whole number") from error
 
 
+def _at_least(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    value = _integer(env, name, default)
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
 @cache
 def _redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    # A Redis that cannot be reached fails a request (and /healthz) in seconds, not minutes.
+    return redis.Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_SECONDS)

@@ -162,15 +162,15 @@ def test_results_are_shared_through_redis(
     assert_frame_equal(second, first)
     assert_frame_equal(first, _direct(database))
     version = data_version(database, "stroke")
-    assert redis_client.exists(redis_key("stroke", version))
+    assert redis_client.exists(redis_key(settings, "stroke", version))
     assert not (settings.instance_path / "results").exists()
     seed(app, registrations=500, seed=2)
     cached_results(other_worker, database, STROKE, compute=compute)
     assert compute.calls == 2
     new = data_version(database, "stroke")
-    assert [k.decode() for k in redis_client.scan_iter("results:stroke:*")] == [
-        redis_key("stroke", new)
-    ]
+    assert [
+        k.decode() for k in redis_client.scan_iter(f"results:{settings.redis_namespace}stroke:*")
+    ] == [redis_key(settings, "stroke", new)]
 
 
 def test_workers_missing_the_disk_cache_together_compute_once(app: flask.Flask) -> None:
@@ -199,7 +199,7 @@ def test_workers_missing_redis_together_compute_once(
         assert_frame_equal(other, found[0])
     assert_frame_equal(found[0], _direct(database))
     version = data_version(database, "stroke")
-    assert not redis_client.exists(redis_lock_key("stroke", version))
+    assert not redis_client.exists(redis_lock_key(settings, "stroke", version))
 
 
 def test_a_lock_held_too_long_does_not_block_for_good(
@@ -213,7 +213,7 @@ def test_a_lock_held_too_long_does_not_block_for_good(
     folder = settings.instance_path / "results"
     folder.mkdir(parents=True)
     stuck = os.open(lock_path(folder, "stroke"), os.O_RDWR | os.O_CREAT)
-    redis_lock = redis_client.lock(redis_lock_key("stroke", version), timeout=60)
+    redis_lock = redis_client.lock(redis_lock_key(settings, "stroke", version), timeout=60)
     try:
         fcntl.flock(stuck, fcntl.LOCK_EX)
         assert redis_lock.acquire(blocking=False)
@@ -229,7 +229,7 @@ def test_a_lock_held_too_long_does_not_block_for_good(
         assert compute.calls == 2
         assert_frame_equal(on_disk, _direct(database))
         assert_frame_equal(in_redis, on_disk)
-        assert redis_client.exists(redis_key("stroke", version))
+        assert redis_client.exists(redis_key(settings, "stroke", version))
     finally:
         os.close(stuck)
         redis_lock.release()
