@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import flask
 
-from portal.commands import audit, database, dictionary, import_file, tokens, users
+from portal.commands import (
+    audit,
+    backup,
+    database,
+    dictionary,
+    import_file,
+    prom,
+    reports,
+    tokens,
+    users,
+)
 
 
 def init_app(server: flask.Flask) -> None:
-    for module in (database, users, audit, dictionary, tokens, import_file):
+    for module in (database, users, audit, backup, dictionary, tokens, import_file, prom, reports):
         for command in module.COMMANDS:
             server.cli.add_command(command)
