@@ -50,7 +50,10 @@
   }
 
   function plainRadios() {
-    document.querySelectorAll(".choice-group[role], .choice-group [role='option']")
+    // Dash may set aria-selected without a role (a choice that does not navigate away).
+    document.querySelectorAll(
+      ".choice-group[role], .choice-group [role='option'], .choice-group [aria-selected]"
+    )
       .forEach(function (node) {
         node.removeAttribute("role");
         node.removeAttribute("aria-selected");

@@ -29,9 +29,14 @@ def public_frame(registry: RegistryFolder) -> pl.DataFrame:
     Columns: the engine's result columns, `note`, and the unit's `parent_id`, `name` and
     `short_name`.
     """
-    results = cached_results(settings(), database(), registry)
+    return published(cached_results(settings(), database(), registry), registry, units())
+
+
+def published(results: pl.DataFrame, registry: RegistryFolder, tree: pl.DataFrame) -> pl.DataFrame:
+    """`public_frame` from given results and tree, for callers outside a request (the report
+    sender names its own database and settings)."""
     shown = public_results(results, registry.indicators)
-    return shown.join(units().drop("level"), on="unit_id", how="left", maintain_order="left")
+    return shown.join(tree.drop("level"), on="unit_id", how="left", maintain_order="left")
 
 
 def units() -> pl.DataFrame:

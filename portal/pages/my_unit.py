@@ -5,8 +5,9 @@ grant on a hospital covers its departments); a unit id of anyone else's in the a
 gets a refusal and no number. The own unit's results are shown unsuppressed; the nation,
 region and peer group beside them come from the public results only
 (`portal.components.my_unit_data` has the peer rule). Below them: one indicator in detail
-and the unit's data quality. Every choice is a query parameter (`registry`, `unit`, `year`,
-`indicator`), rewritten by an authenticated callback that checks the unit again.
+and the unit's data quality, and last the user's e-mail report subscription for the unit
+(`portal.components.subscription_section`). Every choice is a query parameter (`registry`,
+`unit`, `year`, `indicator`), rewritten by an authenticated callback that checks the unit again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from portal.components import my_unit_views as views
 from portal.components import result_filters as rf
 from portal.components.login_prompt import login_prompt
 from portal.components.shell import page_frame
+from portal.components.subscription_section import register_callbacks, subscription_section
 from portal.i18n import normalise_language, request_language, translate
 from portal.public_data import find_indicator, public_frame, units
 from portal.results_cache import cached_results
@@ -108,9 +110,10 @@ def _content(
         ),
         html.P(translate("myunit.own_unsuppressed", language), className="chart-note"),
     ]
+    subscription = subscription_section(scope, registry.key, this, language)
     if shown_year is None:
         content.append(html.P(translate("myunit.no_results", language), id="my-unit-empty"))
-        return content
+        return [*content, subscription]
     if shown_year >= preliminary:
         content.append(
             html.P(
@@ -172,6 +175,7 @@ def _content(
             ],
         ),
         views.quality_section(registry, quality, _coverage(own, shown_year), shown_year, language),
+        subscription,
     ]
     return content
 
@@ -187,6 +191,9 @@ def _coverage(own: pl.DataFrame, year: int) -> float | None:
     """Coverage (dekningsgrad) of the unit in the year: the same on every indicator's row."""
     found = own.filter(pl.col("period") == year)["coverage"].drop_nulls()
     return float(found[0]) if found.len() else None
+
+
+register_callbacks()
 
 
 @guarded_callback(
