@@ -21,6 +21,7 @@ from entry.dictionary_model import (
     CHOICE_TYPES,
     COLUMNS,
     LAYOUT_COLUMNS,
+    NYNORSK_COLUMNS,
     REDCAP_FIELD_TYPES,
     VARIABLE_TYPES,
     Bound,
@@ -42,6 +43,7 @@ __all__ = [
     "CHOICE_TYPES",
     "COLUMNS",
     "LAYOUT_COLUMNS",
+    "NYNORSK_COLUMNS",
     "REDCAP_FIELD_TYPES",
     "VARIABLE_TYPES",
     "Bound",
@@ -123,7 +125,7 @@ def _check_header(header: list[str], problems: list[Problem]) -> tuple[str, ...]
     if missing:
         problems.append(Problem(1, "", f"required column(s) missing: {', '.join(missing)}"))
     for position, column in enumerate(names):
-        if column not in COLUMNS and column not in LAYOUT_COLUMNS:
+        if column not in (*COLUMNS, *LAYOUT_COLUMNS, *NYNORSK_COLUMNS):
             problems.append(Problem(1, column, f"unknown column (cell {position + 1})"))
         elif names.count(column) > 1 and names.index(column) == position:
             problems.append(Problem(1, column, "column given more than once"))

@@ -28,6 +28,12 @@ LAYOUT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 """Optional columns after the others: REDCap's layout and what keeps a REDCap round trip whole."""
 
+NYNORSK_COLUMNS: tuple[str, ...] = (
+    "section_nn", "label_nn", "help_nn", "choices_nn", "message_nn",
+)  # fmt: skip
+"""Optional nynorsk twins of the bokmål text columns. Registry dictionaries may leave them out
+(readers then see bokmål); a patient questionnaire needs them, since patients choose nynorsk."""
+
 VariableType = Literal[
     "text", "integer", "decimal", "date", "datetime", "time", "yesno", "single", "multiple",
     "calculated", "notes", "descriptive",
@@ -80,13 +86,18 @@ class DictionaryError(ValueError):
 
 @dataclass(frozen=True)
 class Text:
-    """A user-facing text in bokmål and English."""
+    """A user-facing text in bokmål and English, and optionally nynorsk (bokmål stands in)."""
 
     nb: str
     en: str
+    nn: str | None = None
 
     def in_language(self, language: str) -> str:
-        return self.en if language == "en" else self.nb
+        if language == "en":
+            return self.en
+        if language == "nn" and self.nn is not None:
+            return self.nn
+        return self.nb
 
 
 @dataclass(frozen=True)

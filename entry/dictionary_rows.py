@@ -129,11 +129,12 @@ class RowReader:
         )
 
     def text(self, stem: str, required: bool = False) -> Text | None:
-        nb, en = self.get(f"{stem}_nb"), self.get(f"{stem}_en")
+        """Bokmål and English (both or neither), and nynorsk where the optional column has it."""
+        nb, en, nn = self.get(f"{stem}_nb"), self.get(f"{stem}_en"), self.get(f"{stem}_nn")
         if nb and en:
-            return Text(nb, en)
+            return Text(nb, en, nn)
         for language, value in (("nb", nb), ("en", en)):
-            if not value and (required or nb or en):
+            if not value and (required or nb or en or nn):
                 self.problem(f"{stem}_{language}", f"{stem} missing in {_LANGUAGE[language]}")
         return None
 
@@ -169,27 +170,34 @@ class RowReader:
             return None
 
     def choices(self, type_: VariableType) -> tuple[Choice, ...]:
-        nb, en = self.get("choices_nb"), self.get("choices_en")
+        """The choices in bokmål and English, and nynorsk when `choices_nn` is given; every
+        language lists the same codes in the same order."""
+        cells = {c: self.get(c) for c in ("choices_nb", "choices_en", "choices_nn")}
         if type_ not in CHOICE_TYPES:
-            for column, value in (("choices_nb", nb), ("choices_en", en)):
+            for column, value in cells.items():
                 if value:
                     self.problem(column, f"{type_} variables have no choices")
             return ()
         lists = {}
-        for column, value in (("choices_nb", nb), ("choices_en", en)):
-            if not value:
-                self.problem(column, f"{type_} variables need choices")
-            else:
+        for column, value in cells.items():
+            if value:
                 lists[column] = self.choice_list(column, value)
-        if len(lists) < 2 or None in lists.values():
+            elif column != "choices_nn":
+                self.problem(column, f"{type_} variables need choices")
+        if "choices_nb" not in lists or "choices_en" not in lists or None in lists.values():
             return ()
-        nb_list, en_list = lists["choices_nb"] or [], lists["choices_en"] or []
-        if [code for code, _ in nb_list] != [code for code, _ in en_list]:
-            self.problem("choices_en", "the codes differ from those of choices_nb")
-            return ()
+        codes = [code for code, _ in lists["choices_nb"] or []]
+        for column in ("choices_en", "choices_nn"):
+            if column in lists and [code for code, _ in lists[column] or []] != codes:
+                self.problem(column, "the codes differ from those of choices_nb")
+                return ()
+        labels = {column: [label for _, label in items or []] for column, items in lists.items()}
+        nynorsk: list[str | None] = [*labels.get("choices_nn", [None] * len(codes))]
         return tuple(
-            Choice(code, Text(nb_label, en_label))
-            for (code, nb_label), (_, en_label) in zip(nb_list, en_list, strict=True)
+            Choice(code, Text(nb, en, nn))
+            for code, nb, en, nn in zip(
+                codes, labels["choices_nb"], labels["choices_en"], nynorsk, strict=True
+            )
         )
 
     def choice_list(self, column: str, value: str) -> list[tuple[str, str]] | None:
@@ -221,19 +229,20 @@ class RowReader:
         return pattern
 
     def validations(self) -> tuple[ValidationRule, ...]:
-        """One rule per line: line i of `validation`, `severity` and the messages go together."""
-        columns = ("validation", "severity", "message_nb", "message_en")
-        lines = {c: self.cells[c].splitlines() if self.cells[c] else [] for c in columns}
+        """One rule per line: line i of `validation`, `severity` and the messages go together
+        (`message_nn` too when given: it is optional, so it may also be left blank)."""
+        columns = ("validation", "severity", "message_nb", "message_en", "message_nn")
+        lines = {c: self.cells.get(c, "").splitlines() for c in columns}
         rules = lines["validation"]
         for column in columns[1:]:
-            if len(lines[column]) != len(rules):
+            if len(lines[column]) != len(rules) and (column != "message_nn" or lines[column]):
                 what = "missing" if len(lines[column]) < len(rules) else "given without a rule"
                 self.problem(column, f"{column} {what} ({len(rules)} rule(s))")
         result: list[ValidationRule] = []
         for index, rule in enumerate(rules):
             prefix = f"rule {index + 1}: " if len(rules) > 1 else ""
             node = self.expression("validation", rule.strip(), prefix) if rule.strip() else None
-            severity, nb, en = (
+            severity, nb, en, nn = (
                 lines[c][index].strip() if index < len(lines[c]) else "" for c in columns[1:]
             )
             if severity and severity not in get_args(Severity):
@@ -242,7 +251,8 @@ class RowReader:
                 )
             elif node is not None and severity and nb and en:
                 rule_severity = cast(Severity, severity)
-                result.append(ValidationRule(rule.strip(), node, rule_severity, Text(nb, en)))
+                message = Text(nb, en, nn or None)
+                result.append(ValidationRule(rule.strip(), node, rule_severity, message))
         return tuple(result)
 
     def layout(self, type_: VariableType) -> Layout:

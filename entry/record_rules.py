@@ -40,6 +40,7 @@ TargetStatus = Literal["draft", "complete"]
 SKIPPED_KEY: Final = "_skipped"
 ACKNOWLEDGED_KEY: Final = "_acknowledged"
 INPUT_FREE_TYPES: Final = frozenset({"calculated", "descriptive"})
+_CHOICE_TYPES: Final = frozenset({"yesno", "single", "multiple"})
 
 _MESSAGES: Final[Mapping[str, Text]] = {
     "type": Text("Verdien kan ikke leses som {what}.", "The value cannot be read as {what}."),
@@ -124,67 +125,106 @@ def check_values(
     """Read, derive and check one record's values.
 
     `form` limits the findings to that form's variables (the rest is still read and used by
-    logic). `today` is needed only by dictionaries whose form logic uses `today()`.
+    logic). `today` is needed only by dictionaries whose form logic uses `today()`. To check
+    many records by one dictionary, prepare `RecordRules` once and call its `check`.
     """
-    issues: list[Issue] = []
-    record: dict[str, object] = {}
-    for name, raw in values.items():
-        if name in (SKIPPED_KEY, ACKNOWLEDGED_KEY):
-            continue
-        try:
-            variable = dictionary.variable(name)
-        except KeyError:
-            issues.append(_issue(name, "unknown", blocks_draft=True))
-            continue
-        if variable.type in INPUT_FREE_TYPES:
-            if variable.type == "calculated" or _blank(raw):
-                continue
-            issues.append(_issue(name, "input", blocks_draft=True))
-            continue
-        try:
-            value = convert(variable, raw)
-        except ValueError as error:
-            issues.append(_issue(name, "type", blocks_draft=True, what=str(error)))
-            continue
-        if value is not None:
-            record[name] = value
-
-    skipped: set[str] = set()
-    for variable in dependency_order(dictionary):
-        name = variable.name
-        shown = variable.show_if is None or evaluate(variable.show_if, record, today=today) is True
-        if not shown:
-            record.pop(name, None)
-            skipped.add(name)
-        elif variable.calculation is not None:
-            result = evaluate(variable.calculation, record, today=today)
-            if result is None:
-                record.pop(name, None)
-            else:
-                record[name] = int(result) if isinstance(result, bool) else result
-
-    warnings: list[Issue] = []
-    for variable in dictionary.variables:
-        if variable.name in skipped or (form is not None and variable.form != form):
-            continue
-        if any(i.variable == variable.name for i in issues):
-            continue  # its input was unreadable: no point judging a blank in its place
-        issues.extend(_field_issues(variable, record.get(variable.name)))
-        for number, rule in enumerate(variable.validations, start=1):
-            if evaluate(rule.expression, record, today=today) is False:
-                finding = Issue(
-                    variable.name, f"{variable.name}:rule{number}", rule.severity, rule.message
-                )
-                (issues if rule.severity == "error" else warnings).append(finding)
-    fired = {w.rule for w in warnings}
-    return RecordCheck(
-        values=record,
-        skipped=frozenset(skipped),
-        errors=tuple(issues),
-        warnings=tuple(warnings),
-        acknowledged=frozenset(acknowledged) & fired,
-        target_status=target_status,
+    return RecordRules(dictionary).check(
+        values, form=form, target_status=target_status, acknowledged=acknowledged, today=today
     )
+
+
+class RecordRules:
+    """One dictionary's rules, prepared for checking many records (an import of thousands).
+
+    The lookup by name, the order of the logic and each choice variable's allowed codes are
+    worked out here once, not once per record; checking is otherwise `check_values` itself.
+    """
+
+    def __init__(self, dictionary: Dictionary) -> None:
+        self.dictionary = dictionary
+        self._by_name = {v.name: v for v in reversed(dictionary.variables)}  # first wins
+        self._order = dependency_order(dictionary)
+        self._number_codes = {
+            v.name: has_number_codes(v) for v in dictionary.variables if v.type in _CHOICE_TYPES
+        }
+        self._allowed = {
+            v.name: frozenset(_code(c.code, self._number_codes[v.name]) for c in v.choices)
+            for v in dictionary.variables
+            if v.type in ("single", "multiple") and v.choices
+        }
+
+    def check(
+        self,
+        values: Mapping[str, object],
+        *,
+        form: str | None = None,
+        target_status: TargetStatus = "draft",
+        acknowledged: Iterable[str] = (),
+        today: date | None = None,
+    ) -> RecordCheck:
+        """`check_values` by this dictionary."""
+        issues: list[Issue] = []
+        record: dict[str, object] = {}
+        for name, raw in values.items():
+            if name in (SKIPPED_KEY, ACKNOWLEDGED_KEY):
+                continue
+            variable = self._by_name.get(name)
+            if variable is None:
+                issues.append(_issue(name, "unknown", blocks_draft=True))
+                continue
+            if variable.type in INPUT_FREE_TYPES:
+                if variable.type == "calculated" or _blank(raw):
+                    continue
+                issues.append(_issue(name, "input", blocks_draft=True))
+                continue
+            try:
+                value = convert(variable, raw, self._number_codes.get(name))
+            except ValueError as error:
+                issues.append(_issue(name, "type", blocks_draft=True, what=str(error)))
+                continue
+            if value is not None:
+                record[name] = value
+
+        skipped: set[str] = set()
+        for variable in self._order:
+            name = variable.name
+            shown = (
+                variable.show_if is None or evaluate(variable.show_if, record, today=today) is True
+            )
+            if not shown:
+                record.pop(name, None)
+                skipped.add(name)
+            elif variable.calculation is not None:
+                result = evaluate(variable.calculation, record, today=today)
+                if result is None:
+                    record.pop(name, None)
+                else:
+                    record[name] = int(result) if isinstance(result, bool) else result
+
+        warnings: list[Issue] = []
+        unreadable = {issue.variable for issue in issues}
+        for variable in self.dictionary.variables:
+            if variable.name in skipped or (form is not None and variable.form != form):
+                continue
+            if variable.name in unreadable:
+                continue  # its input was unreadable: no point judging a blank in its place
+            value = record.get(variable.name)
+            issues.extend(_field_issues(variable, value, self._allowed.get(variable.name)))
+            for number, rule in enumerate(variable.validations, start=1):
+                if evaluate(rule.expression, record, today=today) is False:
+                    finding = Issue(
+                        variable.name, f"{variable.name}:rule{number}", rule.severity, rule.message
+                    )
+                    (issues if rule.severity == "error" else warnings).append(finding)
+        fired = {w.rule for w in warnings}
+        return RecordCheck(
+            values=record,
+            skipped=frozenset(skipped),
+            errors=tuple(issues),
+            warnings=tuple(warnings),
+            acknowledged=frozenset(acknowledged) & fired,
+            target_status=target_status,
+        )
 
 
 def read_document(document: Mapping[str, object]) -> tuple[dict[str, object], frozenset[str]]:
@@ -228,8 +268,13 @@ def _reads(variable: Variable) -> frozenset[str]:
     return names
 
 
-def convert(variable: Variable, raw: object) -> object | None:
-    """`raw` read as the variable's type; None for a blank; ValueError names what was wanted."""
+def convert(variable: Variable, raw: object, number_codes: bool | None = None) -> object | None:
+    """`raw` read as the variable's type; None for a blank; ValueError names what was wanted.
+
+    `number_codes` is `has_number_codes(variable)` when the caller knows it already.
+    """
+    if number_codes is None and variable.type in _CHOICE_TYPES:
+        number_codes = has_number_codes(variable)
     if _blank(raw):
         return None
     kind = variable.type
@@ -246,12 +291,12 @@ def convert(variable: Variable, raw: object) -> object | None:
     if kind == "time":
         return _time(raw)
     if kind in ("yesno", "single"):
-        return _code(variable, raw)
+        return _code(raw, bool(number_codes))
     if kind == "multiple":
         items = re.split(r"[,|]", raw) if isinstance(raw, str) else raw
         if not isinstance(items, list | tuple | set | frozenset):
             raise ValueError(_WHAT["code"].en)
-        codes = {_code(variable, item) for item in items if not _blank(item)}
+        codes = {_code(item, bool(number_codes)) for item in items if not _blank(item)}
         return sorted(codes, key=lambda c: (isinstance(c, str), c)) or None
     raise ValueError(f"a {kind} variable takes no input")
 
@@ -329,14 +374,14 @@ def _time(raw: object) -> time:
     raise ValueError("time")
 
 
-def _code(variable: Variable, raw: object) -> int | float | str:
+def _code(raw: object, number_codes: bool) -> int | float | str:
     """A choice code: a number when the variable's codes are numbers, as the logic reads it."""
     if isinstance(raw, bool):
         raw = int(raw)
     text = str(raw).strip()
     if isinstance(raw, float) and raw.is_integer():
         text = str(int(raw))
-    if not has_number_codes(variable):
+    if not number_codes:
         return text
     if not is_number_code(text):
         raise ValueError("code")
@@ -344,13 +389,15 @@ def _code(variable: Variable, raw: object) -> int | float | str:
     return int(number) if number.is_integer() else number
 
 
-def _field_issues(variable: Variable, value: object | None) -> list[Issue]:
+def _field_issues(
+    variable: Variable, value: object | None, allowed: frozenset[object] | None
+) -> list[Issue]:
+    """The built-in checks of one value; `allowed` are the codes of a choice variable."""
     name = variable.name
     if value is None:
         return [_issue(name, "required")] if variable.required else []
     found: list[Issue] = []
-    if variable.type in ("single", "multiple") and variable.choices:
-        allowed = {_code(variable, c.code) for c in variable.choices}
+    if allowed is not None:
         given = value if isinstance(value, list) else [value]
         found += [_issue(name, "choice", value=v) for v in given if v not in allowed]
     elif variable.type == "yesno" and value not in (0, 1):
@@ -387,6 +434,7 @@ __all__ = [
     "SKIPPED_KEY",
     "Issue",
     "RecordCheck",
+    "RecordRules",
     "TargetStatus",
     "check_values",
     "convert",

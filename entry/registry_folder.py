@@ -1,5 +1,7 @@
 """Reading a registry's folder: `registry.yaml`, `indicators.yaml`, `dictionary.csv` and the
-optional `dictionary_changes.yaml` (its change history, see `entry.dictionary_history`).
+optional `dictionary_changes.yaml` (its change history, see `entry.dictionary_history`),
+`questionnaires.yaml` (patient questionnaires, see `entry.questionnaires`) and
+`fhir_map.yaml` (how FHIR bundles become drafts, see `entry.fhir_mapping`).
 
 A registry is configuration first: adding a folder adds a registry. Reading is strict, so
 a broken folder stops start-up with the file and the problem named.
@@ -21,6 +23,8 @@ from entry.dictionary_history import (
     read_history,
 )
 from entry.expressions import ExpressionError, ValueType, check, parse
+from entry.fhir_mapping import MAPPING_FILE, FhirMapping, FhirMappingError, read_fhir_mapping
+from entry.questionnaires import Questionnaire, QuestionnaireError, read_questionnaires
 from indicators import Indicator, IndicatorDefinitionError, indicator_from_mapping
 from indicators.definition import Text
 
@@ -47,6 +51,10 @@ class RegistryFolder:
     path: Path
     history: tuple[DictionaryVersion, ...] = ()
     """The dictionary's versions, oldest first; the last names the dictionary in use."""
+    questionnaires: tuple[Questionnaire, ...] = ()
+    """Every version of every patient questionnaire, in the order of `questionnaires.yaml`."""
+    fhir_mapping: FhirMapping | None = None
+    """How FHIR bundles become draft registrations; None where the folder has no mapping."""
 
     @property
     def dictionary_path(self) -> Path:
@@ -55,6 +63,13 @@ class RegistryFolder:
     @property
     def dictionary_version(self) -> DictionaryVersion | None:
         return self.history[-1] if self.history else None
+
+    def questionnaire(self, key: str, version: int | None = None) -> Questionnaire:
+        """One version of a questionnaire, the newest when `version` is None; KeyError if none."""
+        found = [q for q in self.questionnaires if q.key == key and version in (None, q.version)]
+        if not found:
+            raise KeyError(f"{key} v{version}" if version else key)
+        return max(found, key=lambda q: q.version)
 
 
 def discover_registries(root: Path) -> tuple[RegistryFolder, ...]:
@@ -72,6 +87,10 @@ def read_registry_folder(folder: Path) -> RegistryFolder:
     try:
         history = read_history(folder / HISTORY_FILE, dictionary)
     except DictionaryHistoryError as error:
+        raise RegistryFolderError(str(error)) from error
+    try:
+        questionnaires = read_questionnaires(folder, dictionary)
+    except QuestionnaireError as error:
         raise RegistryFolderError(str(error)) from error
     try:
         key = str(raw["key"])
@@ -92,6 +111,10 @@ def read_registry_folder(folder: Path) -> RegistryFolder:
             dictionary=dictionary,
             path=folder,
             history=history,
+            questionnaires=questionnaires,
+            fhir_mapping=_read_fhir_mapping(
+                folder / MAPPING_FILE, dictionary, str(raw["event_date_variable"])
+            ),
         )
     except KeyError as error:
         raise RegistryFolderError(f"{settings_file}: missing key {error}") from error
@@ -157,6 +180,17 @@ def _expression_problems(indicator: Indicator, types: Mapping[str, ValueType]) -
         if name not in types
     ]
     return problems
+
+
+def _read_fhir_mapping(
+    path: Path, dictionary: Dictionary, event_date_variable: str
+) -> FhirMapping | None:
+    if not path.exists():
+        return None
+    try:
+        return read_fhir_mapping(path, dictionary, event_date_variable)
+    except FhirMappingError as error:
+        raise RegistryFolderError(f"{path}:\n" + "\n".join(error.problems)) from error
 
 
 def _read_dictionary(path: Path) -> Dictionary:

@@ -76,6 +76,9 @@ class Indicator(BaseModel):
     direction: Literal["higher", "lower"]
     targets: Targets | None = None
     min_denominator: int = Field(default=10, ge=1)
+    decimals: int = Field(default=1, ge=0, le=4)
+    """Decimals shown for a mean or median: 1 suits minutes and days, an index such as
+    EQ-5D (1 is full health) needs 2. Display only; proportions are shown as percentages."""
     coverage: str | None = None
     risk_model: RiskModel | None = None
     funnel: Funnel = Funnel()

@@ -56,12 +56,13 @@ ChartKind = Literal["bars", "trend", "funnel"]
 def value_text(
     value: float | None, indicator: Indicator, language: str, *, with_unit: bool = True
 ) -> str:
-    """An estimate as a reader writes it: "78,3 %" for proportions, "42,0 minutter" otherwise."""
+    """An estimate as a reader writes it: "78,3 %" for proportions, "42,0 minutter" otherwise
+    (with the indicator's `decimals`)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return translate("figures.no_value", language)
     if indicator.type == "proportion":
         return percent(value, language, 1)
-    text = number(value, language, 1)
+    text = number(value, language, indicator.decimals)
     unit = indicator_unit(indicator, language) if with_unit else None
     return f"{text}\u00a0{unit}" if unit else text
 
@@ -74,7 +75,7 @@ def interval_text(
         return ""
     if indicator.type == "proportion":
         return f"{percent(lower, language, 1)}–{percent(upper, language, 1)}"
-    return f"{number(lower, language, 1)}–{value_text(upper, indicator, language)}"
+    return f"{number(lower, language, indicator.decimals)}–{value_text(upper, indicator, language)}"
 
 
 def indicator_unit(indicator: Indicator, language: str) -> str | None:

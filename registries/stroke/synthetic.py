@@ -7,6 +7,11 @@ dekningsgrad), some values are missing, recent episodes are drafts and follow-up
 due. The planted effects are returned as `StrokeDemo.truth`, the answer that risk adjustment
 is tested against.
 
+The 3-month patient questionnaire (registries/stroke/questionnaires.yaml) is played too:
+patients discharged alive and alive at 90 days are invited, about two in three answer (fewer
+of the very dependent, and departments differ), and the answers agree with the patient's mRS
+and are scored by the same rules as real responses (`entry.scoring`'s instruments).
+
 The function is pure: a seeded numpy Generator and polars, no files and no clock, so the same
 arguments give the same frames and truth. Every step works on whole arrays; nothing loops over
 rows, so a million registrations take a few seconds.
@@ -22,7 +27,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-GENERATOR_VERSION = 1
+from entry.instruments import eq5d5l, mrs_simplified
+
+GENERATOR_VERSION = 2
 
 UNIVERSITY_HOSPITALS = ("Ullevål", "Haukeland", "St. Olavs", "Tromsø", "Stavanger", "Ahus")
 """Short names of the hospitals that get large volumes, sicker patients and thrombectomy."""
@@ -71,6 +78,23 @@ VARIABLE_TYPES: dict[str, str] = {
     "new_stroke_3m": "yesno",
     "smoking_3m": "yesno",
     "satisfied_care": "single",
+    "prom_3m_invited": "yesno",
+    "prom_3m_answered": "yesno",
+    "prom_3m_version": "integer",
+    "mrs_constant_care_3m": "yesno",
+    "mrs_walk_unaided_3m": "yesno",
+    "mrs_own_affairs_3m": "yesno",
+    "mrs_usual_activities_3m": "yesno",
+    "mrs_symptoms_3m": "yesno",
+    "eq5d_mobility_3m": "single",
+    "eq5d_selfcare_3m": "single",
+    "eq5d_activities_3m": "single",
+    "eq5d_pain_3m": "single",
+    "eq5d_anxiety_3m": "single",
+    "eq_vas_3m": "integer",
+    "eq5d_index_3m": "decimal",
+    "bp_medication_3m": "yesno",
+    "antithrombotic_3m": "yesno",
 }
 """The dictionary's variables and types, in dictionary order (a test holds the two together)."""
 
@@ -127,6 +151,23 @@ MRS_3M: dict[str, Any] = {
     "prestroke_mrs": [0.0, 0.4, 0.9, 1.6, 2.4, 3.0],
 }
 PRESTROKE_MRS_CUTS = [-0.2, 0.62, 1.27, 2.2, 3.9]
+PROM_RESPONSE: dict[str, float] = {
+    "intercept": 0.75,
+    "mrs_4_or_more": -0.6,
+    "age_per_year_over_75": -0.015,
+    "phone_follow_up_of_non_responders": 0.55,
+}
+"""Log-odds of answering the questionnaire once invited (the department's effect is added),
+and the share of non-responders the hospital still follows up by telephone or letter."""
+EQ5D_MEAN_LEVELS: dict[str, list[float]] = {
+    "mobility": [1.05, 1.3, 1.8, 2.8, 3.9, 4.6],
+    "selfcare": [1.0, 1.1, 1.4, 2.3, 3.7, 4.6],
+    "activities": [1.05, 1.4, 2.2, 3.0, 4.0, 4.7],
+    "pain": [1.4, 1.7, 1.9, 2.2, 2.5, 2.7],
+    "anxiety": [1.3, 1.6, 1.8, 2.0, 2.3, 2.5],
+}
+"""Mean EQ-5D-5L level of each dimension by mRS 0 to 5 at 3 months; a patient's levels add
+a shared and a per-dimension normal deviation (SD 0.35 and 0.55) and are rounded into 1–5."""
 MISSING_RATES: dict[str, float] = {
     "arrival_datetime": 0.01,
     "living_alone": 0.02,
@@ -152,11 +193,26 @@ MISSING_RATES: dict[str, float] = {
     "new_stroke_3m": 0.02,
     "smoking_3m": 0.03,
     "satisfied_care": 0.10,
+    "eq5d_mobility_3m": 0.01,
+    "eq5d_selfcare_3m": 0.01,
+    "eq5d_activities_3m": 0.01,
+    "eq5d_pain_3m": 0.01,
+    "eq5d_anxiety_3m": 0.01,
+    "eq_vas_3m": 0.03,
+    "bp_medication_3m": 0.02,
+    "antithrombotic_3m": 0.02,
 }
 """Share of values missing at random where the field is shown; NIHSS varies by department."""
 
 SECOND_EPISODE_SHARE = 0.062
 """Share of registrations that are a patient's second stroke (6.6 % of patients have two)."""
+
+PROM_ANSWERS = (
+    *(f"mrs_{item}_3m" for item in mrs_simplified.ITEMS),
+    *(f"eq5d_{dimension}_3m" for dimension in eq5d5l.DIMENSIONS),
+    "eq_vas_3m",
+)
+"""The questionnaire's answers, blank unless the patient answered (stored under these names)."""
 
 _EPOCH = date(1970, 1, 1)
 _MINUTES_PER_DAY = 1440
@@ -200,7 +256,13 @@ def generate(
     if last_day < first_day:
         raise ValueError("last_date is before the first year")
     rng = np.random.default_rng(seed)
+    # The questionnaire draws from a stream of its own, so adding it left every other value
+    # of a seed as it was.
+    prom_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
     departments = _departments(units, rng)
+    departments.effects["prom_response_log_odds"] = _centred(
+        departments.weight, prom_rng.normal(0.0, 0.4, len(departments.unit_id))
+    )
     years = np.arange(first_year, last_date.year + 1)
     ui, admission, coverage, coverage_truth = _volumes(
         departments, registrations, years, last_day, rng
@@ -211,6 +273,7 @@ def generate(
     first, second = _second_episodes(ui, world, rng)
     world = _link_episodes(world, first, second)
     world |= _follow_up(departments, ui, world, first, second, last_day, rng)
+    world |= _questionnaire(departments, ui, world, last_day, prom_rng)
     values, status = _observe(departments, ui, world, last_day, rng)
 
     order = np.lexsort((world["arrival"], departments.unit_id[ui], world["admission"]))
@@ -672,6 +735,73 @@ def _follow_up(
     }
 
 
+def _questionnaire(
+    departments: _Departments,
+    ui: np.ndarray,
+    w: dict[str, np.ndarray],
+    last_day: int,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """The 3-month questionnaire: who is invited, who answers what, and the follow-up it makes.
+
+    Invitations follow questionnaires.yaml: 90 days after admission, to patients discharged
+    alive and still alive. The link is open 30 days; most answer within days, some after the
+    reminder on day 14. An answer is the follow-up (method 3, digital form) and its date;
+    of those who do not answer, the hospital still reaches some of the patients it would have
+    followed up by telephone or letter, and records or forgets the rest as before.
+    """
+    n = len(ui)
+    mrs, p = w["mrs_3m"], PROM_RESPONSE
+    invitation = w["admission"] + 90
+    invited = ~w["died_in_hospital"] & (invitation <= last_day) & (w["death"] > invitation)
+    willing = _bernoulli(
+        rng,
+        p["intercept"]
+        + departments.effects["prom_response_log_odds"][ui]
+        + p["mrs_4_or_more"] * (mrs >= 4)
+        + p["age_per_year_over_75"] * (w["age"] - 75),
+    )
+    delay = np.where(rng.random(n) < 0.3, 14 + rng.exponential(4.0, n), rng.exponential(3.0, n))
+    answer_day = invitation + np.minimum(np.floor(delay), 29).astype(np.int64)
+    answered = invited & willing & (answer_day <= last_day) & (w["death"] > answer_day)
+
+    followed = (w["followup_done"] == 1) & ~answered
+    by_hospital = followed & (rng.random(n) < p["phone_follow_up_of_non_responders"])
+    recorded_lost = followed & ~by_hospital & (rng.random(n) < 0.4)
+    done = np.where(
+        answered | by_hospital,
+        1.0,
+        np.where(recorded_lost, 0.0, np.where(followed, np.nan, w["followup_done"])),
+    )
+    answers: dict[str, np.ndarray] = {}
+    shown = answered.copy()
+    for item, settling, grade in mrs_simplified.STEPS:  # the patient's own mRS, step by step
+        settles = mrs == grade
+        answers[f"mrs_{item}_3m"] = np.where(
+            shown, np.where(settles, settling, 1 - settling), np.nan
+        )
+        shown &= ~settles
+    shared = rng.normal(0.0, 0.35, n)
+    for dimension in eq5d5l.DIMENSIONS:
+        mean = np.asarray(EQ5D_MEAN_LEVELS[dimension])[mrs]
+        level = np.clip(np.round(mean + shared + rng.normal(0.0, 0.55, n)), 1, 5)
+        answers[f"eq5d_{dimension}_3m"] = np.where(answered, level, np.nan)
+    vas = np.clip(np.round(88.0 - 9.0 * mrs - 15.0 * shared + rng.normal(0.0, 10.0, n)), 0, 100)
+    return {
+        **answers,
+        "followup_done": done,
+        "followup_day": np.where(answered, answer_day, w["followup_day"]),
+        "followup_method": np.where(
+            answered, 3, np.where(w["followup_method"] == 3, 1, w["followup_method"])
+        ),
+        "prom_invited": invited,
+        "prom_answered": answered,
+        "eq_vas_3m": np.where(answered, vas, np.nan),
+        "bp_medication_3m": rng.random(n) < np.where(w["hypertension"], 0.88, 0.35),
+        "antithrombotic_3m": rng.random(n) < np.where(w["stroke_type"] == 1, 0.92, 0.3),
+    }
+
+
 # --- what the registry sees --------------------------------------------------------------
 
 
@@ -726,6 +856,12 @@ def _observe(
         "new_stroke_3m": w["new_stroke_3m"],
         "smoking_3m": w["smoking_3m"],
         "satisfied_care": w["satisfied_care"],
+        "prom_3m_invited": np.where(w["prom_invited"], 1.0, np.nan),
+        "prom_3m_answered": np.where(w["prom_answered"], 1.0, np.nan),
+        "prom_3m_version": np.where(w["prom_answered"], 1.0, np.nan),
+        **{name: w[name] for name in PROM_ANSWERS},
+        "bp_medication_3m": w["bp_medication_3m"],
+        "antithrombotic_3m": w["antithrombotic_3m"],
     }
     v = {name: values.astype(np.float64) for name, values in v.items()}
     for name in (
@@ -741,6 +877,11 @@ def _observe(
     v["death_date"][w["death"] > last_day] = np.nan
     for name, rate in MISSING_RATES.items():
         v[name][rng.random(n) < rate] = np.nan
+    # A questionnaire's mRS comes from required questions, so it is never missing; its EQ-5D
+    # index is scored from the dimensions answered, as at submission: none if one is missing.
+    v["mrs_3m"] = np.where(w["prom_answered"], w["mrs_3m"], v["mrs_3m"])
+    dimensions = [v[f"eq5d_{d}_3m"] for d in eq5d5l.DIMENSIONS]
+    v["eq5d_index_3m"] = _eq5d_index(dimensions)
     v["nihss_admission"][rng.random(n) < departments.nihss_missing[ui]] = np.nan
 
     # Fields hidden by show_if are blank; a blank condition hides, as in the expression language.
@@ -762,6 +903,8 @@ def _observe(
         "new_stroke_3m",
         "smoking_3m",
         "satisfied_care",
+        "bp_medication_3m",
+        "antithrombotic_3m",
     ):
         shown[name] = followed
     for name, visible in shown.items():
@@ -824,6 +967,7 @@ def _truth(
             "log_odds": "added to the linear predictor of a logistic model",
             "log_ratio": "added to the log of a time (door-to-needle) or length of stay",
             "independent_3m_log_odds": "log-odds of mRS 0-2 at 3 months (proportional odds)",
+            "prom_response_log_odds": "log-odds of answering the 3-month questionnaire",
         },
         "models": copy.deepcopy(
             {
@@ -831,6 +975,8 @@ def _truth(
                 "death_30d": DEATH_30D,
                 "mrs_3m": MRS_3M,
                 "missing_rates": MISSING_RATES,
+                "prom_response": PROM_RESPONSE,
+                "eq5d_mean_levels": EQ5D_MEAN_LEVELS,
             }
         ),
         "departments": units,
@@ -839,6 +985,26 @@ def _truth(
 
 
 # --- small pieces ------------------------------------------------------------------------
+
+
+def _eq5d_index(dimensions: list[np.ndarray]) -> np.ndarray:
+    """The Norwegian EQ-5D-5L index of each row's levels (NaN where one is missing), scored by
+    `entry.instruments.eq5d5l` itself once per distinct health state, of which there are at
+    most 3 125."""
+    levels = np.stack(dimensions, axis=1)
+    complete = ~np.isnan(levels).any(axis=1)
+    index = np.full(len(levels), np.nan)
+    # A state's five levels read as one number in the instrument's order, as in "21345".
+    profile = levels[complete].astype(np.int64) @ (10 ** np.arange(4, -1, -1))
+    states, inverse = np.unique(profile, return_inverse=True)
+    scored = [
+        eq5d5l.additive_index(
+            dict(zip(eq5d5l.DIMENSIONS, map(int, str(state)), strict=True)), eq5d5l.NORWAY_2024
+        )
+        for state in states
+    ]
+    index[complete] = np.asarray(scored, dtype=np.float64)[inverse]
+    return index
 
 
 def _column(name: str, values: np.ndarray, kind: str) -> pl.Series:

@@ -180,8 +180,8 @@ def test_unknown_registry_or_format_is_not_found(sqlite_app: flask.Flask, path: 
 @pytest.mark.parametrize(
     ("language", "heading", "current", "added"),
     [
-        ("nb", "Endringshistorikk", "Gjeldende versjon av variabellisten: 2.0", "Lagt til"),
-        ("en", "Change history", "Current dictionary version: 2.0", "Added"),
+        ("nb", "Endringshistorikk", "Gjeldende versjon av variabellisten: 2.1", "Lagt til"),
+        ("en", "Change history", "Current dictionary version: 2.1", "Added"),
     ],
 )
 def test_change_history_is_shown_newest_first_with_the_current_version(
@@ -195,7 +195,7 @@ def test_change_history_is_shown_newest_first_with_the_current_version(
     text = _text(render_page(sqlite_app.test_client(), "/codebook", f"?lang={language}"))
     assert heading in text and current in text and added in text
     # The version shown is the newest entry; the fingerprint is still there, explained.
-    assert history[-1].version == "2.0"
+    assert history[-1].version == "2.1"
     file = (STROKE / "dictionary.csv").read_bytes()
     assert hashlib.sha256(file).hexdigest()[:12] in text
     newest_first = [

@@ -26,7 +26,7 @@ def run(app: flask.Flask, *args: str | Path, exit_code: int = 0) -> Result:
 
 def test_check_passes_the_stroke_dictionary(sqlite_app: flask.Flask) -> None:
     output = run(sqlite_app, "check", STROKE).output
-    assert "43 variables in 3 form(s), no problems" in output
+    assert "60 variables in 3 form(s), no problems" in output
 
 
 def test_check_prints_every_problem_with_row_and_column(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import flask
+import polars as pl
 import pytest
 
 from portal import urls
@@ -84,6 +85,43 @@ def test_overview_follows_year_and_level_and_ignores_nonsense(seeded_app: flask.
     fallback = _text(render_page(client, "/results", "?lang=en&year=1900&level=galaxy"))
     assert "Achievement of hospitals" in fallback
     assert f"Nation {first}:" not in fallback
+
+
+PROM_INDICATORS = {
+    "prom_response_3m": ("Response to the 3-month questionnaire", 0.5, 0.8),
+    "independent_3m": ("Independent at 3 months", 0.4, 0.8),
+    "eq5d_index_3m": ("Health-related quality of life at 3 months (EQ-5D)", 0.55, 0.9),
+}
+"""The indicators fed by the 3-month questionnaire: English title, plausible national range."""
+
+
+def test_the_demo_questionnaire_reaches_the_public_results(seeded_app: flask.Flask) -> None:
+    """Answers stored in registrations reach the engine: the response rate, independence
+    (risk-adjusted) and the mean EQ-5D index have national results, and the overview lists
+    them with their nation's number."""
+    from portal.auth.identity import database, settings
+    from portal.catalogue import find_registry
+    from portal.results_cache import cached_results
+
+    year = chosen_year(None, _years(seeded_app), today().year)
+    with seeded_app.test_request_context("/"):
+        registry = find_registry("stroke")
+        assert registry is not None
+        results = cached_results(settings(), database(), registry)
+    nation = results.filter(
+        pl.col("indicator").is_in(list(PROM_INDICATORS)),
+        pl.col("level") == "nation",
+        pl.col("period") == year,
+    )
+    assert sorted(nation["indicator"]) == sorted(PROM_INDICATORS)
+    page = _text(render_page(seeded_app.test_client(), "/results", f"?lang=en&year={year}"))
+    for row in nation.iter_rows(named=True):
+        title, low, high = PROM_INDICATORS[row["indicator"]]
+        assert not row["suppressed"], row["indicator"]
+        assert low <= row["estimate"] <= high, row
+        assert title in page
+    adjusted = nation.filter(pl.col("indicator") == "independent_3m")
+    assert adjusted["expected"].item() > 0 and adjusted["oe_ratio"].item() is not None
 
 
 def _filter_callback(

@@ -98,7 +98,7 @@ def problems_of(text: str) -> list[Problem]:
 def test_the_stroke_dictionary_loads_without_problems() -> None:
     dictionary = load_dictionary(STROKE)
     assert dictionary.forms == ("admission", "discharge", "followup_3m")
-    assert len(dictionary.variables) == 43
+    assert len(dictionary.variables) == 60
     sex = dictionary.variable("sex")
     assert [(c.code, c.label.nb, c.label.en) for c in sex.choices] == [
         ("1", "Mann", "Male"),
@@ -121,7 +121,7 @@ def test_the_stroke_dictionary_loads_without_problems() -> None:
 
 def test_stroke_variable_types() -> None:
     types = variable_types(load_dictionary(STROKE))
-    assert len(types) == 43
+    assert len(types) == 60
     assert types["admission_date"] == "date"
     assert types["arrival_datetime"] == "datetime"
     assert types["age"] == types["glucose_admission"] == types["thrombolysis"] == "number"

@@ -14,6 +14,7 @@ import statsmodels.api as sm
 from polars.testing import assert_frame_equal
 
 from data_access.org_tree import read_unit_tree
+from entry.prom_answers import answers_to_values
 from entry.registry_folder import read_registry_folder
 from registries.stroke.synthetic import (
     COLUMN_DTYPES,
@@ -149,7 +150,7 @@ def thrombolysis_eligible() -> pl.Expr:
 
 def test_dictionary_columns_and_size(dictionary: pl.DataFrame) -> None:
     assert dictionary.columns == DICTIONARY_COLUMNS
-    assert 35 <= dictionary.height <= 45
+    assert 55 <= dictionary.height <= 65
     assert dictionary["variable"].is_unique().all()
     assert set(dictionary["form"]) == {"admission", "discharge", "followup_3m"}
     assert set(dictionary["type"]) <= TYPES
@@ -202,7 +203,7 @@ def test_registry_folder_reads() -> None:
     assert [form.key for form in registry.forms] == ["admission", "discharge", "followup_3m"]
     assert registry.event_date_variable == "admission_date"
     assert "syntetiske" in registry.description.nb and "synthetic" in registry.description.en
-    assert 9 <= len(registry.indicators) <= 12
+    assert 9 <= len(registry.indicators) <= 14
 
 
 def test_indicator_expressions_name_only_dictionary_variables(dictionary: pl.DataFrame) -> None:
@@ -213,7 +214,7 @@ def test_indicator_expressions_name_only_dictionary_variables(dictionary: pl.Dat
             assert names_in(expression) <= known, (indicator.key, expression)
         if indicator.risk_model is not None:
             assert set(indicator.risk_model.covariates) <= known, indicator.key
-        assert indicator.min_denominator in (5, 10)
+        assert indicator.min_denominator in (5, 10, 20)
 
 
 # --- the generator's frames ------------------------------------------------------------
@@ -531,6 +532,66 @@ def test_onset_unknown_and_lost_to_follow_up(registrations: pl.DataFrame) -> Non
     assert not_due["followup_done"].null_count() == not_due.height
 
 
+def test_questionnaire_invitations_follow_the_rule(registrations: pl.DataFrame) -> None:
+    """Invited: discharged alive and not dead 90 days after admission (questionnaires.yaml);
+    about two in three answer; no one answers uninvited."""
+    invited = registrations.filter(pl.col("prom_3m_invited") == 1)
+    assert (invited["died_in_hospital"] == 0).all()
+    invitation = pl.col("admission_date") + timedelta(days=90)
+    assert invited.filter(pl.col("death_date") <= invitation).is_empty()
+    assert invited.filter(invitation > LAST_DATE).is_empty()
+    alive = registrations.filter(
+        pl.col("died_in_hospital") == 0,
+        pl.col("admission_date") < LAST_DATE - timedelta(days=120),
+        pl.col("death_date").is_null(),
+    )
+    assert (alive["prom_3m_invited"] == 1).all()
+    answered = (invited["prom_3m_answered"] == 1).fill_null(False)
+    assert 0.58 <= answered.mean() <= 0.72
+    assert registrations.filter(
+        pl.col("prom_3m_answered") == 1, pl.col("prom_3m_invited").is_null()
+    ).is_empty()
+    by_questionnaire = registrations.filter(pl.col("prom_3m_answered") == 1)
+    assert (by_questionnaire["followup_method"] == 3).all()
+    assert (by_questionnaire["followup_done"] == 1).all()
+    assert (by_questionnaire["prom_3m_version"] == 1).all()
+
+
+def test_questionnaire_answers_are_scored_as_real_responses(registrations: pl.DataFrame) -> None:
+    """A sample of the generated answers, submitted as a patient would, gives back the stored
+    mRS, EQ-5D index and blanks: the generator and the submission agree."""
+    questionnaire = read_registry_folder(FOLDER).questionnaire("stroke_3m")
+    names = [q.name for q in questionnaire.questions]
+    sample = registrations.filter(pl.col("prom_3m_answered") == 1).head(300)
+    for row in sample.select(*names, "mrs_3m", "eq5d_index_3m").iter_rows(named=True):
+        values = answers_to_values(questionnaire, {n: row[n] for n in names}, LAST_DATE)
+        assert values["mrs_3m"] == row["mrs_3m"]
+        assert values["eq5d_index_3m"] == row["eq5d_index_3m"]
+        assert all(values[n] == row[n] for n in names)
+
+
+def test_eq5d_follows_mrs_and_response_follows_planted_effects(demo: StrokeDemo) -> None:
+    answered = demo.registrations.filter(pl.col("prom_3m_answered") == 1)
+    by_mrs = answered.group_by("mrs_3m").agg(pl.col("eq5d_index_3m").mean()).sort("mrs_3m")
+    assert by_mrs["mrs_3m"].to_list() == [0, 1, 2, 3, 4, 5]
+    means = by_mrs["eq5d_index_3m"].to_list()
+    assert means == sorted(means, reverse=True)
+    assert 0.85 <= means[0] <= 0.97 and means[5] <= 0.4
+    assert 0.02 <= answered["eq5d_index_3m"].is_null().mean() <= 0.09  # one dimension blank
+    rates = (
+        demo.registrations.filter(pl.col("prom_3m_invited") == 1)
+        .group_by("unit_id")
+        .agg(pl.len(), (pl.col("prom_3m_answered") == 1).fill_null(False).mean().alias("rate"))
+        .filter(pl.col("len") >= 100)
+    )
+    planted = [
+        demo.truth["departments"][str(unit)]["effects"]["prom_response_log_odds"]
+        for unit in rates["unit_id"]
+    ]
+    assert rates.height >= 10
+    assert np.corrcoef(rates["rate"].to_numpy(), planted)[0, 1] > 0.5
+
+
 def test_coverage(demo: StrokeDemo) -> None:
     held = demo.registrations.group_by(
         "unit_id", pl.col("event_date").dt.year().cast(pl.Int32).alias("year")
@@ -562,6 +623,7 @@ def test_truth_is_plain_json(demo: StrokeDemo) -> None:
         "swallow_screening_log_odds",
         "death_30d_log_odds",
         "independent_3m_log_odds",
+        "prom_response_log_odds",
     }
     assert {"mean_age", "mean_nihss"} <= set(department["case_mix"])
 
