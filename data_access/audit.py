@@ -25,7 +25,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -93,6 +93,18 @@ ACTIONS: Final = (
     "api_token.create",
     "api_token.revoke",
     "import.run",
+    "prom.invite",
+    "prom.remind",
+    "prom.open",
+    "prom.save",
+    "prom.submit",
+    "prom.opt_out",
+    "prom.link_refused",
+    "prom.rate_limited",
+    "prom_response.view",
+    "outbox.sent",
+    "outbox.retry",
+    "outbox.failed",
 )
 # Columns whose values must never reach the log; `field_changes` records only that they changed.
 SECRET_FIELDS: Final = frozenset(
@@ -194,30 +206,44 @@ def record(
     The chain head stays locked until the caller's transaction ends, so audited writers take
     turns: call this late in a long transaction.
     """
-    if len(action) > 60 or not _ACTION.fullmatch(action):
-        raise ValueError(f"audit action {action!r} is not a dotted lower-case name")
-    event: dict[str, object] = {
-        "user_id": actor.user_id,
-        "username": _clip(actor.username, "username"),
-        "remote_addr": _clip(actor.remote_addr, "remote_addr"),
-        "action": action,
+    about: Subject = {
+        "object_type": object_type,
+        "object_id": object_id,
         "registry_id": registry_id,
-        "object_type": _clip(object_type, "object_type"),
-        "object_id": _clip(None if object_id is None else str(object_id), "object_id"),
-        "details": _json_safe(dict(details or {})),
+        "details": details,
     }
+    record_many(session, actor, [(action, about)])
+
+
+def record_many(session: Session, actor: Actor, events: Sequence[tuple[str, Subject]]) -> None:
+    """Append `events` (action, subject) in this order, under one hold of the chain head.
+
+    One statement writes them all, so an import audits ten thousand records in a fraction
+    of a second instead of claiming the head ten thousand times. Each event still has its
+    own time, link and hash, exactly as if appended one by one; the ids are taken in chain
+    order before the insert, since the chain is walked in id order.
+    """
+    prepared = [_event(action, actor, about) for action, about in events]
+    if not prepared:
+        return
     head = _claim_head(session)
-    # Stamped after the head is ours, so the chain's order is also the order in time.
-    event["occurred_at"] = utc_now()
-    event["previous_hash"] = head.last_hash
-    digest = event_hash(event)
-    event_id = session.scalar(
-        insert(AuditEvent).values(**event, hash=digest).returning(AuditEvent.id)
-    )
+    ids = _next_ids(session, len(prepared))
+    last_hash = head.last_hash
+    for event_id, event in zip(ids, prepared, strict=True):
+        # Stamped after the head is ours, so the chain's order is also the order in time.
+        event["occurred_at"] = utc_now()
+        event["previous_hash"] = last_hash
+        last_hash = event_hash(event)
+        event |= {"id": event_id, "hash": last_hash}
+    session.connection().execute(insert(AuditEvent), prepared)  # Core executemany
     session.execute(
         update(AuditChainHead)
         .where(AuditChainHead.id == _HEAD_ID)
-        .values(last_event_id=event_id, last_hash=digest, event_count=head.event_count + 1)
+        .values(
+            last_event_id=ids[-1],
+            last_hash=last_hash,
+            event_count=head.event_count + len(prepared),
+        )
         .execution_options(synchronize_session=False)
     )
 
@@ -393,6 +419,40 @@ def _claim_head(session: Session) -> _Head:
     return _Head(*row)
 
 
+def _event(action: str, actor: Actor, about: Subject) -> dict[str, object]:
+    """An event's stored fields but its place in the chain; refuses a malformed action."""
+    if len(action) > 60 or not _ACTION.fullmatch(action):
+        raise ValueError(f"audit action {action!r} is not a dotted lower-case name")
+    object_id = about.get("object_id")
+    return {
+        "user_id": actor.user_id,
+        "username": _clip(actor.username, "username"),
+        "remote_addr": _clip(actor.remote_addr, "remote_addr"),
+        "action": action,
+        "registry_id": about.get("registry_id"),
+        "object_type": _clip(about.get("object_type"), "object_type"),
+        "object_id": _clip(None if object_id is None else str(object_id), "object_id"),
+        "details": _json_safe(dict(about.get("details") or {})),
+    }
+
+
+def _next_ids(session: Session, count: int) -> list[int]:
+    """`count` new event ids in ascending order; the caller holds the chain head.
+
+    PostgreSQL hands them out from the table's sequence (never reused, even after a
+    rollback); SQLite, whose writer holds the whole database, continues after the largest.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        taken = session.scalars(
+            select(func.nextval(func.pg_get_serial_sequence("audit_events", "id"))).select_from(
+                func.generate_series(1, count)
+            )
+        )
+        return sorted(int(event_id) for event_id in taken)
+    last = session.scalar(select(func.max(AuditEvent.id))) or 0
+    return list(range(last + 1, last + 1 + count))
+
+
 def _read_head(session: Session) -> _Head | None:
     row = session.execute(
         select(
@@ -499,6 +559,8 @@ def _clip(text: str | None, column: str) -> str | None:
 
 def _clean_text(text: str) -> str:
     """Text both databases store unchanged: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    if type(text) is str and text.isascii() and "\x00" not in text:  # the common case
+        return text
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
 
 
@@ -509,6 +571,11 @@ def _json_safe(value: object) -> object:
     JSON cannot hold (NaN, infinities) become their names. Bytes are refused: binary data and
     secrets do not belong in the log.
     """
+    # Text and lists of it fill most details: their exact types are tested first, cheaply.
+    if type(value) is str:
+        return _clean_text(value)
+    if type(value) is list or type(value) is tuple:
+        return [_json_safe(item) for item in value]
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, str):
@@ -545,6 +612,8 @@ def _json_safe_mapping(value: Mapping[object, object]) -> dict[str, object]:
 
 def _canonical_numbers(value: object) -> object:
     """Integral floats as the integer their decimal text denotes, as JSONB gives them back."""
+    if type(value) is str:  # most of what is walked, so it leaves first
+        return value
     if isinstance(value, float) and value.is_integer():
         return int(Decimal(repr(value)))
     if isinstance(value, dict):

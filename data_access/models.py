@@ -277,6 +277,11 @@ class AuditChainHead(Base):
     event_count: Mapped[int] = mapped_column(Integer)
 
 
-# The API's and the importer's tables join the same metadata (migrations and the models
-# test need them all).
-from data_access import models_api, models_import  # noqa: E402, F401
+# The API's, the importer's, PROM's and the report subscriptions' tables join the same
+# metadata (migrations and the models test need them all).
+from data_access import (  # noqa: E402, F401
+    models_api,
+    models_import,
+    models_prom,
+    models_subscriptions,
+)

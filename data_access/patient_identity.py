@@ -39,7 +39,11 @@ _TAG_BYTES: Final = 16
 _CANONICAL_ID: Final = re.compile(r"[0-9]{11}")
 
 
-class NationalIdDecryptionError(ValueError):
+class DecryptionError(ValueError):
+    """A stored token cannot be decrypted: a wrong key, another purpose, or a changed token."""
+
+
+class NationalIdDecryptionError(DecryptionError):
     """A stored token cannot be decrypted: a wrong key, or the token was changed or damaged."""
 
 
@@ -70,6 +74,46 @@ def decode_key(text: str) -> bytes:
     return key
 
 
+class TextCipher:
+    """AES-256-GCM for any personal text kept at rest (a PROM recipient's e-mail or phone).
+
+    The token layout is the one described under `NationalIdCipher`. The associated data is
+    the version byte followed by `context`, which names the purpose and the row, so a token
+    copied to another column or row, or read for another purpose, fails to decrypt instead
+    of yielding someone else's text. An empty context gives exactly the national-id tokens.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        _check_key(key)
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(key=<hidden>)"
+
+    def encrypt(self, text: str, context: bytes = b"") -> bytes:
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        ciphertext = self._aead.encrypt(nonce, text.encode("utf-8"), _TOKEN_VERSION + context)
+        return _TOKEN_VERSION + nonce + ciphertext
+
+    def decrypt(self, token: bytes, context: bytes = b"") -> str:
+        """The text in a token; `DecryptionError` if it is not this key's token for `context`."""
+        if not isinstance(token, bytes | bytearray | memoryview):
+            raise TypeError(f"token must be bytes, not {type(token).__name__}")
+        token = bytes(token)
+        if len(token) < 1 + _NONCE_BYTES + _TAG_BYTES:
+            raise DecryptionError("the token is too short to hold encrypted text")
+        if token[:1] != _TOKEN_VERSION:
+            raise DecryptionError(f"the token has unknown format version {token[0]}")
+        nonce, ciphertext = token[1 : 1 + _NONCE_BYTES], token[1 + _NONCE_BYTES :]
+        try:
+            plaintext = self._aead.decrypt(nonce, ciphertext, _TOKEN_VERSION + context)
+        except InvalidTag:
+            raise DecryptionError(
+                "the token cannot be decrypted: the key is wrong or the token was altered"
+            ) from None
+        return plaintext.decode("utf-8", errors="replace")
+
+
 class NationalIdCipher:
     """Encrypts national ids for storage and decrypts them for those allowed to see them.
 
@@ -80,8 +124,7 @@ class NationalIdCipher:
     """
 
     def __init__(self, key: bytes) -> None:
-        _check_key(key)
-        self._aead = AESGCM(key)
+        self._text = TextCipher(key)
 
     def __repr__(self) -> str:
         return "NationalIdCipher(key=<hidden>)"
@@ -89,29 +132,14 @@ class NationalIdCipher:
     def encrypt(self, national_id: str) -> bytes:
         """The token to store for a canonical national id (11 digits)."""
         _check_canonical(national_id)
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        ciphertext = self._aead.encrypt(nonce, national_id.encode("ascii"), _TOKEN_VERSION)
-        return _TOKEN_VERSION + nonce + ciphertext
+        return self._text.encrypt(national_id)
 
     def decrypt(self, token: bytes) -> str:
         """The national id in a token; `NationalIdDecryptionError` if it is not this key's token."""
-        if not isinstance(token, bytes | bytearray | memoryview):
-            raise TypeError(f"token must be bytes, not {type(token).__name__}")
-        token = bytes(token)
-        if len(token) < 1 + _NONCE_BYTES + _TAG_BYTES:
-            raise NationalIdDecryptionError(
-                "the token is too short to hold an encrypted national id"
-            )
-        if token[:1] != _TOKEN_VERSION:
-            raise NationalIdDecryptionError(f"the token has unknown format version {token[0]}")
-        nonce, ciphertext = token[1 : 1 + _NONCE_BYTES], token[1 + _NONCE_BYTES :]
         try:
-            plaintext = self._aead.decrypt(nonce, ciphertext, _TOKEN_VERSION)
-        except InvalidTag:
-            raise NationalIdDecryptionError(
-                "the token cannot be decrypted: the key is wrong or the token was altered"
-            ) from None
-        national_id = plaintext.decode("ascii", errors="replace")
+            national_id = self._text.decrypt(token)
+        except DecryptionError as error:
+            raise NationalIdDecryptionError(str(error)) from None
         if not _CANONICAL_ID.fullmatch(national_id):
             raise NationalIdDecryptionError(
                 "the token decrypts to something that is not a national id"

@@ -160,17 +160,8 @@ def get_registration(
     The two cases are deliberately the same answer (same query, no event), so ids cannot be
     probed. A registration that is returned is audited as `registration.view`.
     """
-    readable = [
-        and_(Registry.key == registry_key, Registration.unit_id.in_(sorted(units)))
-        for registry_key in scope.roles
-        if (units := scope.units(registry_key, "clinician", "registrar"))
-    ]
-    valid_id = (
-        isinstance(registration_id, int)
-        and not isinstance(registration_id, bool)
-        and 0 < registration_id <= _LARGEST_ID
-    )
-    if not readable or not valid_id:
+    readable = readable_records(scope, registration_id)
+    if readable is None:
         return None
     cipher = NationalIdCipher(national_id_key)
     with database.transaction() as session:
@@ -178,7 +169,7 @@ def get_registration(
             select(Registration, Registry.key, Patient)
             .join(Registry, Registry.id == Registration.registry_id)
             .join(Patient, Patient.id == Registration.patient_id)
-            .where(Registration.id == registration_id, or_(*readable))
+            .where(readable)
         ).one_or_none()
         if found is None:
             return None
@@ -208,6 +199,25 @@ def get_registration(
             details={"registry": registry_key, "unit_id": registration.unit_id},
         )
     return record
+
+
+def readable_records(scope: AccessScope, registration_id: object) -> ColumnElement[bool] | None:
+    """The WHERE condition "this registration, if the caller may read its records" (joined
+    with `Registry`), or None when nothing can match: a caller without a clinician or
+    registrar grant, or an id that is no registration id (as a forged request may send)."""
+    readable = [
+        and_(Registry.key == registry_key, Registration.unit_id.in_(sorted(units)))
+        for registry_key in scope.roles
+        if (units := scope.units(registry_key, "clinician", "registrar"))
+    ]
+    valid_id = (
+        isinstance(registration_id, int)
+        and not isinstance(registration_id, bool)
+        and 0 < registration_id <= _LARGEST_ID
+    )
+    if not readable or not valid_id:
+        return None
+    return and_(Registration.id == registration_id, or_(*readable))
 
 
 def pseudonymised_registrations(

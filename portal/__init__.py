@@ -13,11 +13,14 @@ from portal import (
     catalogue,
     codebook_downloads,
     exports,
+    health,
     page_cache,
+    prom_pages,
     results_downloads,
 )
 from portal.components import permalink
 from portal.i18n import request_language, translate
+from portal.reports import unsubscribe as report_unsubscribe
 from portal.settings import PROJECT_ROOT, Settings
 
 PAGES_FOLDER = Path(__file__).resolve().parent / "pages"
@@ -79,7 +82,10 @@ def init_app(server: flask.Flask, settings: Settings) -> dash.Dash:
     server.register_blueprint(codebook_downloads.blueprint)
     server.register_blueprint(exports.blueprint)
     server.register_blueprint(results_downloads.blueprint)
+    health.init_app(server)
     auth.init_app(server, settings, app)
     api.init_app(server)  # after auth: the API uses its CSRF guard and rate limiter
+    prom_pages.init_app(server)  # after auth: CSRF and the rate limiter
+    report_unsubscribe.init_app(server)  # after auth: CSRF and the rate limiter
     page_cache.init_app(server)  # after auth: only requests the guard let through
     return app

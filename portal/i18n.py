@@ -20,6 +20,10 @@ from babel import numbers as babel_numbers
 Language = Literal["nb", "en"]
 LANGUAGES: tuple[Language, ...] = ("nb", "en")
 DEFAULT_LANGUAGE: Language = "nb"
+PatientLanguage = Literal["nb", "nn", "en"]
+PATIENT_LANGUAGES: tuple[PatientLanguage, ...] = ("nb", "nn", "en")
+"""Patients (PROM pages and messages) may also choose nynorsk; a catalogue entry may carry
+an `nn` text beside `nb` and `en`, and bokmål stands in where it has none."""
 CATALOGUE_FOLDER = Path(__file__).resolve().parent / "translations"
 """One YAML file per area of the portal (`core.yaml`, `forms.yaml`, ...), merged at first use;
 a key defined twice is an error, so two areas can never silently overwrite each other."""
@@ -45,9 +49,19 @@ def normalise_language(value: object) -> Language:
     return "en" if str(value).lower() == "en" else DEFAULT_LANGUAGE
 
 
+def patient_language(value: object) -> PatientLanguage:
+    """Like `normalise_language`, but nynorsk is kept: patients may choose it."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return "nn" if str(value).lower() == "nn" else normalise_language(value)
+
+
 def translate(key: str, language: str, **values: object) -> str:
     """The text for `key`; a missing key raises, so a typo never reaches a reader as a blank."""
-    text = catalogue()[key][normalise_language(language)]
+    texts = catalogue()[key]
+    text = (
+        texts["nn"] if language == "nn" and "nn" in texts else texts[normalise_language(language)]
+    )
     return text.format(**values) if values else text
 
 

@@ -91,6 +91,11 @@ def registration_form(
     )
 
 
+def import_file(registry_key: str | None, language: str) -> str:
+    """The registrar's file import (issue 8); without a registry, the first one allowed."""
+    return page_url("/import", language, registry=registry_key)
+
+
 def export(registry_key: str, language: str) -> str:
     """The analyst export page."""
     return page_url("/export", language, registry=registry_key)
@@ -124,3 +129,34 @@ def drill_down(
         year=year,
         **filters,
     )
+
+
+# Patient questionnaires (issue 9): no login, the link's secret is the path. Without a
+# language the page opens in the language the invitation was written in; a chosen one is
+# always named, since that default may be nynorsk or English.
+def prom(
+    token: str, language: str | None = None, *, base: str = "", **query: str | int | None
+) -> str:
+    """A questionnaire link; `base` (the public address) for links that leave the site."""
+    params = {k: v for k, v in sorted(query.items()) if v is not None and v != ""}
+    if language is not None:
+        params = {"lang": language, **params}
+    path = f"{base}/prom/{token}"
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def prom_opt_out(token: str, language: str | None = None, *, base: str = "") -> str:
+    """Where a patient declines the questionnaire (and its reminders)."""
+    path = f"{base}/prom/{token}/opt-out"
+    return f"{path}?{urlencode({'lang': language})}" if language is not None else path
+
+
+def prom_thanks(language: str) -> str:
+    return f"/prom/thanks?{urlencode({'lang': language})}"
+
+
+# Report subscriptions (issue 10): each report e-mail's unsubscribe link; no login, the
+# link's signature is the credential.
+def report_unsubscribe(token: str, language: str | None = None, *, base: str = "") -> str:
+    path = f"{base}/reports/unsubscribe/{token}"
+    return f"{path}?{urlencode({'lang': language})}" if language is not None else path

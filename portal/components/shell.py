@@ -112,6 +112,8 @@ def _menu(language: str, path: str) -> list[Component]:
         items.append(
             ("shell.registrations", urls.page_url("/registrations", language), "/registrations")
         )
+    if "registrar" in roles:
+        items.append(("shell.import", urls.import_file(None, language), "/import"))
     if roles & {"clinician", "registrar", "analyst"}:
         items.append(("shell.export", urls.page_url("/export", language), "/export"))
     if any(scope.may_administer(registry) for registry in scope.roles):

@@ -22,6 +22,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from data_access.access import AccessDenied, AccessScope
+from data_access.prom_responses import prom_records
 from data_access.record_commands import (
     IdentityKeys,
     RecordRejected,
@@ -34,7 +35,7 @@ from entry.national_id import mask_national_id
 from entry.record_rules import read_document
 from portal import urls
 from portal.auth.guard import guarded_callback, guarded_clientside_callback
-from portal.auth.identity import current_scope, database, settings
+from portal.auth.identity import current_scope, database, now, settings
 from portal.catalogue import find_registry
 from portal.components import form_feedback as feedback
 from portal.components.form_fields import (
@@ -70,6 +71,7 @@ from portal.components.form_layout import (
     unit_chooser,
 )
 from portal.components.login_prompt import login_prompt
+from portal.components.prom_answers import prom_panel
 from portal.components.shell import page_frame
 from portal.form_requests import (
     FormContext,
@@ -132,7 +134,7 @@ def _content(
         admin = scope.may_administer(folder.key, record.unit_id)
         context = FormContext(folder, form, record.unit_id, record.id, as_status(record.status))
         editable = admin if record.status == "locked" else record.editable
-        return form_page(
+        page = form_page(
             context,
             language,
             stored,
@@ -142,6 +144,8 @@ def _content(
             admin=admin,
             patient=record.national_id_masked,
         )
+        answers = prom_records(database(), scope, record.id, now())
+        return [*page, prom_panel(folder, answers, language)]
     units = scope.units(folder.key, "registrar")
     unit_id = as_id(unit) if unit is not None else (min(units) if len(units) == 1 else None)
     if not units or (unit is not None and unit_id not in units):

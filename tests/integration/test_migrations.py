@@ -24,6 +24,11 @@ TABLES = {
     "coverage_counts",
     "api_tokens",
     "import_keys",
+    "prom_invitations",
+    "prom_responses",
+    "outbox",
+    "report_subscriptions",
+    "report_sends",
 }
 
 

@@ -5,13 +5,28 @@ from __future__ import annotations
 import pytest
 
 from portal import urls
-from portal.i18n import LANGUAGES, catalogue, normalise_language, percent, translate
+from portal.i18n import (
+    LANGUAGES,
+    PATIENT_LANGUAGES,
+    catalogue,
+    normalise_language,
+    patient_language,
+    percent,
+    translate,
+)
 
 
 def test_every_text_exists_in_bokmal_and_english() -> None:
+    """Nynorsk is optional (patients' pages have it); bokmål stands in elsewhere."""
     for key, texts in catalogue().items():
-        assert set(texts) == set(LANGUAGES), key
+        assert set(LANGUAGES) <= set(texts) <= set(PATIENT_LANGUAGES), key
         assert all(text.strip() for text in texts.values()), key
+
+
+def test_nynorsk_is_kept_for_patients_and_falls_back_to_bokmal() -> None:
+    assert patient_language("NN") == "nn"
+    assert patient_language("se") == "nb"
+    assert translate("app.title", "nn") == translate("app.title", "nb")
 
 
 def test_bokmal_and_english_differ_where_they_should() -> None:
