@@ -71,18 +71,28 @@ def _finish(response: flask.Response) -> flask.Response:
     log.info(
         "%s %s %s %.1f ms",
         request.method,
-        request.path,
+        logged_path(request),
         response.status_code,
         duration_ms,
         extra={
             "method": request.method,
-            "path": request.path,
+            "path": logged_path(request),
             "status": response.status_code,
             "duration_ms": duration_ms,
             "user_id": identified_user_id(),
         },
     )
     return response
+
+
+def logged_path(request: flask.Request) -> str:
+    """The path, except where the path itself is a secret: a route with a `<token>` (a
+    patient's questionnaire link, a signed unsubscribe link) is logged as its rule,
+    `/prom/<token>`, since anyone who reads the log could otherwise open the link."""
+    rule = request.url_rule
+    if rule is not None and "token" in rule.arguments:
+        return rule.rule
+    return request.path
 
 
 def _forget(_error: BaseException | None) -> None:

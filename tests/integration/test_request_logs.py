@@ -176,3 +176,19 @@ def test_json_is_the_default_in_production(
     tmp_path: Path, environ: dict[str, str], expected: str
 ) -> None:
     assert Settings.from_environ(environ, instance_path=tmp_path).log_format == expected
+
+
+@pytest.mark.parametrize("path", ["/prom/{secret}", "/prom/{secret}/opt-out"])
+def test_a_link_whose_path_is_a_secret_is_logged_by_its_rule(
+    server: flask.Flask, capsys: pytest.CaptureFixture[str], path: str
+) -> None:
+    """A patient's questionnaire link opens the questionnaire for whoever holds it, so the
+    token in its path must not reach the log (unknown tokens are logged no differently)."""
+    secret = "Zq3v-secret-token-from-an-invitation-e-mail"
+    capsys.readouterr()
+    response = server.test_client().get(path.format(secret=secret))
+    assert response.status_code == 404
+    lines = json_lines(capsys.readouterr().err)
+    assert secret not in json.dumps(lines)
+    closing = [line for line in lines if line["logger"] == "portal.request"]
+    assert closing[-1]["path"] == path.format(secret="<token>")
