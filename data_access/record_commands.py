@@ -153,7 +153,8 @@ def insert_registration(
     audit_details: Mapping[str, object] | None = None,
 ) -> SaveResult:
     """Write a checked new registration, its audit event and the data-version bump in the
-    caller's transaction (the importer writes many rows in one).
+    caller's transaction (a keyed draft writes its key in the same one). The file importer
+    writes thousands at once through `import_writes` instead, with the same event details.
 
     The caller has checked access and values (`create_registration` shows how); this only
     writes. `audit_details` are added to the event's details (e.g. the import source).
@@ -174,7 +175,7 @@ def insert_registration(
     )
     session.add(registration)
     session.flush()
-    _bump_data_version(session, registry_id)
+    bump_data_version(session, registry_id)
     audit.record(
         session,
         "registration.create",
@@ -182,19 +183,35 @@ def insert_registration(
         object_type="registration",
         object_id=registration.id,
         registry_id=registry_id,
-        details={
-            "registry": registry_key,
-            "unit_id": unit_id,
-            "patient_id": patient_id,
-            "patient_created": patient_created,
-            "status": status,
-            "fields": sorted(check.values),
-            "skipped": sorted(check.skipped),
-            "acknowledged": sorted(check.acknowledged),
-            **(audit_details or {}),
-        },
+        details=creation_details(
+            registry_key, unit_id, patient_id, patient_created, status, check, audit_details
+        ),
     )
     return SaveResult(registration.id, registration.version, status, check)
+
+
+def creation_details(
+    registry_key: str,
+    unit_id: int,
+    patient_id: int,
+    patient_created: bool,
+    status: str,
+    check: RecordCheck,
+    extra: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    """The details of a `registration.create` event: where, whose, and which fields (never
+    their values: the event names the record, the record holds them)."""
+    return {
+        "registry": registry_key,
+        "unit_id": unit_id,
+        "patient_id": patient_id,
+        "patient_created": patient_created,
+        "status": status,
+        "fields": sorted(check.values),
+        "skipped": sorted(check.skipped),
+        "acknowledged": sorted(check.acknowledged),
+        **(extra or {}),
+    }
 
 
 def update_registration(
@@ -249,8 +266,9 @@ def change_registration(
     today: date | None = None,
     audit_details: Mapping[str, object] | None = None,
 ) -> SaveResult:
-    """`update_registration` inside the caller's transaction (the importer updates many rows
-    in one); raises the same refusals, and the caller's transaction decides what commits.
+    """`update_registration` inside the caller's transaction (a keyed draft or a PROM answer
+    writes more in the same one); raises the same refusals, and the caller's transaction
+    decides what commits. The file importer updates in bulk through `import_writes`.
     """
     reason = (reason or "").strip() or None
     registration, registry_key = _registration_with_registry(session, registration_id)
@@ -296,17 +314,7 @@ def change_registration(
     )
     if written.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleRecord(_current_version(session, registration_id))
-    _bump_data_version(session, registration.registry_id)
-    details: dict[str, object] = {
-        "registry": registry_key,
-        "unit_id": registration.unit_id,
-        "version": expected_version + 1,
-        "changes": changes,
-        "reason": reason,
-    }
-    if new_status != old_status:
-        details["status"] = {"old": old_status, "new": new_status}
-    details.update(audit_details or {})
+    bump_data_version(session, registration.registry_id)
     audit.record(
         session,
         "registration.update",
@@ -314,9 +322,41 @@ def change_registration(
         object_type="registration",
         object_id=registration_id,
         registry_id=registration.registry_id,
-        details=details,
+        details=change_details(
+            registry_key,
+            registration.unit_id,
+            expected_version + 1,
+            changes,
+            reason,
+            (old_status, new_status),
+            audit_details,
+        ),
     )
     return SaveResult(registration_id, expected_version + 1, new_status, check)
+
+
+def change_details(
+    registry_key: str,
+    unit_id: int,
+    version: int,
+    changes: Mapping[str, object],
+    reason: str | None,
+    statuses: tuple[str, str],
+    extra: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    """The details of a `registration.update` event: the new version, the old and new value
+    of every changed field, the reason, and the status (old, new) when it moved."""
+    details: dict[str, object] = {
+        "registry": registry_key,
+        "unit_id": unit_id,
+        "version": version,
+        "changes": changes,
+        "reason": reason,
+    }
+    old_status, new_status = statuses
+    if new_status != old_status:
+        details["status"] = {"old": old_status, "new": new_status}
+    return details | dict(extra or {})
 
 
 def delete_registration(
@@ -352,7 +392,7 @@ def delete_registration(
         )
         if removed.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleRecord(_current_version(session, registration_id))
-        _bump_data_version(session, registration.registry_id)
+        bump_data_version(session, registration.registry_id)
         old_values, _ = read_document(registration.values)
         audit.record(
             session,
@@ -448,7 +488,8 @@ def _patient_in(session: Session, digits: str, keys: IdentityKeys) -> tuple[int,
         return found, False
 
 
-def _bump_data_version(session: Session, registry_id: int) -> None:
+def bump_data_version(session: Session, registry_id: int) -> None:
+    """Move the registry's data version on: cached results and snapshots of it are stale."""
     session.execute(
         update(Registry)
         .where(Registry.id == registry_id)

@@ -69,6 +69,18 @@ class ImportMapping:
             "source_key": self.source_key_column,
         }
 
+    def column_of(self, field: str) -> str | None:
+        """The file column a row problem's field was read from: a variable's or a key's
+        column; None for a fixed unit or a field no column holds (a record's status)."""
+        keys = {
+            "national_id": self.national_id_column,
+            "source_key": self.source_key_column,
+            "unit": self.unit_column,
+        }
+        if field in keys:
+            return keys[field]
+        return next((column for column, name in self.columns.items() if name == field), None)
+
 
 @dataclass(frozen=True)
 class SourceRow:
@@ -183,6 +195,7 @@ def mapped_rows(
     missing = [column for column in dict.fromkeys(needed) if column not in frame.columns]
     if missing:
         raise ImportFileError([f"the file has no column {column!r}" for column in missing])
+    kinds = {column: dictionary.variable(name).type for column, name in mapping.columns.items()}
     rows = []
     for index, record in enumerate(frame.iter_rows(named=True)):
         unit = (
@@ -197,7 +210,7 @@ def mapped_rows(
                 national_id=_national_id(record[mapping.national_id_column]),
                 unit=unit,
                 values={
-                    variable: _cell(record[column], dictionary.variable(variable).type)
+                    variable: _cell(record[column], kinds[column])
                     for column, variable in mapping.columns.items()
                 },
             )
@@ -250,6 +263,14 @@ def save_mapping(directory: Path, registry_key: str, mapping: ImportMapping) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(mapping_yaml(mapping), encoding="utf-8")
     return path
+
+
+def saved_sources(directory: Path, registry_key: str) -> list[str]:
+    """The sources that have a saved mapping in the registry, by name."""
+    if not SOURCE_NAME.fullmatch(registry_key):
+        return []
+    found = (directory / registry_key).glob("*.yaml")
+    return sorted(path.stem for path in found if SOURCE_NAME.fullmatch(path.stem))
 
 
 def saved_mapping(

@@ -5,7 +5,9 @@ audit log names that user. The mapping (see `entry.import_mapping`) comes from `
 map.yaml` and is then kept under `<instance>/import_mappings/<registry>/<source>.yaml`, so a
 later import of the same source needs only `--source`. The default is a preview that lists
 every bad row and field with the reason and writes nothing; `--valid-only` imports the good
-rows, `--all-or-nothing` imports everything or nothing. Either way, in one transaction.
+rows, `--all-or-nothing` imports everything or nothing. Either way, in one transaction;
+while it writes, a line per batch on stderr tells how far it has come (nothing is committed
+until the report is printed).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def import_command(
             event_date_variable=folder.event_date_variable,
             mode=mode,
             status="complete" if status == "complete" else "draft",
+            progress=_echo_progress,
         )
     except RecordRejected as error:
         raise click.ClickException(str(error)) from None
@@ -118,18 +121,18 @@ def _mapping(folder: RegistryFolder, mapping_file: str | None, source: str | Non
     return mapping
 
 
+def _echo_progress(written: int, total: int) -> None:
+    """On stderr, so the report on stdout stays clean; nothing is committed until the end."""
+    click.echo(f"Writing: {written} of {total} row(s) written, not yet committed.", err=True)
+
+
 def _echo_report(report: ImportReport, mapping: ImportMapping, language: str) -> None:
-    columns = {variable: column for column, variable in mapping.columns.items()}
-    columns |= {
-        "national_id": mapping.national_id_column,
-        "source_key": mapping.source_key_column,
-        "unit": mapping.unit_column or "(fixed)",
-    }
+    fixed = {"unit": "(fixed)"}
     problems = pl.DataFrame(
         [
             {
                 "row": problem.row,
-                "column": columns.get(problem.field, "-"),
+                "column": mapping.column_of(problem.field) or fixed.get(problem.field, "-"),
                 "field": problem.field,
                 "rule": problem.rule,
                 "reason": problem.message.in_language(language),

@@ -246,9 +246,9 @@ def test_a_crash_mid_import_leaves_the_database_as_it_was(app: flask.Flask, setu
     ]
     rows = mapped_rows(read_table(_csv(more).encode(), "x.csv"), mapping, folder.dictionary)
 
-    def crash(row: int) -> None:
-        if row == 4:  # after the update and one new record
-            raise RuntimeError("power cut")
+    def crash(written: int, total: int) -> None:
+        assert written == total == 4  # the update and three new records, not yet committed
+        raise RuntimeError("power cut")
 
     settings = app.config["PORTAL_SETTINGS"]
     with app.app_context(), pytest.raises(RuntimeError, match="power cut"):
@@ -262,7 +262,7 @@ def test_a_crash_mid_import_leaves_the_database_as_it_was(app: flask.Flask, setu
             IdentityKeys(settings.national_id_key, settings.pseudonym_key),
             event_date_variable=folder.event_date_variable,
             mode="valid_only",
-            after_write=crash,
+            progress=crash,
         )
     assert _counts(database) == before
     with database.reading() as session:
