@@ -52,6 +52,33 @@ class StoredRecord:
     document: dict[str, object] = field(default_factory=dict)
 
 
+def stored_records(
+    session: Session, registry_id: int, source: str, source_keys: Sequence[str] | None = None
+) -> dict[str, StoredRecord]:
+    """The registrations this source's keys already point to, by source key: every key of
+    the source (a file import), or only `source_keys` (one record sent by a system)."""
+    query = (
+        select(
+            ImportKey.source_key,
+            Registration.id,
+            Registration.version,
+            Registration.status,
+            Registration.unit_id,
+            Patient.pseudonym,
+            Registration.values,
+        )
+        .join(Registration, Registration.id == ImportKey.registration_id)
+        .join(Patient, Patient.id == Registration.patient_id)
+        .where(ImportKey.registry_id == registry_id, ImportKey.source == source)
+    )
+    if source_keys is not None:
+        query = query.where(ImportKey.source_key.in_(source_keys))
+    return {
+        key: StoredRecord(rid, version, status, unit, patient, dict(values))
+        for key, rid, version, status, unit, patient, values in session.execute(query).all()
+    }
+
+
 @dataclass(frozen=True)
 class PlannedRow:
     """A good row, checked: create a registration when `existing` is None, else update it."""

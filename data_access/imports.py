@@ -31,9 +31,14 @@ from sqlalchemy.orm import Session
 from data_access import audit
 from data_access.access import AccessScope
 from data_access.database import Database
-from data_access.import_writes import ImportTarget, PlannedRow, StoredRecord, write_batch
-from data_access.models import Patient, Registration, Registry
-from data_access.models_import import ImportKey
+from data_access.import_writes import (
+    ImportTarget,
+    PlannedRow,
+    StoredRecord,
+    stored_records,
+    write_batch,
+)
+from data_access.models import Registry
 from data_access.patient_identity import pseudonym
 from data_access.record_commands import IdentityKeys, RecordRejected, bump_data_version
 from entry.dictionary_model import Dictionary, Text
@@ -146,7 +151,7 @@ def import_rows(
         registry_id = session.scalar(select(Registry.id).where(Registry.key == registry_key))
         if registry_id is None:
             raise RecordRejected(f"unknown registry {registry_key!r}")
-        existing = _existing(session, registry_id, source)
+        existing = stored_records(session, registry_id, source)
         problems: list[RowProblem] = []
         plans: list[PlannedRow] = []
         rules = RecordRules(dictionary)  # prepared once for all the rows
@@ -208,28 +213,6 @@ def import_rows(
             },
         )
         return report
-
-
-def _existing(session: Session, registry_id: int, source: str) -> dict[str, StoredRecord]:
-    """The registrations this source's keys already point to, by source key."""
-    found = session.execute(
-        select(
-            ImportKey.source_key,
-            Registration.id,
-            Registration.version,
-            Registration.status,
-            Registration.unit_id,
-            Patient.pseudonym,
-            Registration.values,
-        )
-        .join(Registration, Registration.id == ImportKey.registration_id)
-        .join(Patient, Patient.id == Registration.patient_id)
-        .where(ImportKey.registry_id == registry_id, ImportKey.source == source)
-    ).all()
-    return {
-        key: StoredRecord(rid, version, status, unit, patient, dict(values))
-        for key, rid, version, status, unit, patient, values in found
-    }
 
 
 def _checked_row(

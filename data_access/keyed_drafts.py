@@ -24,11 +24,11 @@ from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from data_access.access import AccessDenied, AccessScope
 from data_access.database import Database
-from data_access.models import Patient, Registration, Registry
+from data_access.import_writes import stored_records
+from data_access.models import Registry
 from data_access.models_import import ImportKey
 from data_access.patient_identity import pseudonym
 from data_access.record_commands import (
@@ -67,16 +67,6 @@ class KeyConflict(RecordRejected):
         self.reason: ConflictReason = reason
 
 
-@dataclass(frozen=True)
-class _Keyed:
-    registration_id: int
-    version: int
-    status: str
-    unit_id: int
-    pseudonym: str
-    document: Mapping[str, object]
-
-
 def save_keyed_draft(
     database: Database,
     scope: AccessScope,
@@ -108,7 +98,7 @@ def save_keyed_draft(
         registry_id = session.scalar(select(Registry.id).where(Registry.key == registry_key))
         if registry_id is None:
             raise RecordRejected(f"unknown registry {registry_key!r}")
-        keyed = _keyed(session, registry_id, source, source_key)
+        keyed = stored_records(session, registry_id, source, [source_key]).get(source_key)
         if keyed is None:
             check = _draft_check(dictionary, values, frozenset(), values, today)
             event_date = check.values.get(event_date_variable)
@@ -147,27 +137,6 @@ def save_keyed_draft(
             event_date_variable=event_date_variable, today=today, audit_details=audit_details,
         )  # fmt: skip
         return KeyedSave(saved, created=False)
-
-
-def _keyed(session: Session, registry_id: int, source: str, source_key: str) -> _Keyed | None:
-    found = session.execute(
-        select(
-            Registration.id,
-            Registration.version,
-            Registration.status,
-            Registration.unit_id,
-            Patient.pseudonym,
-            Registration.values,
-        )
-        .join(ImportKey, ImportKey.registration_id == Registration.id)
-        .join(Patient, Patient.id == Registration.patient_id)
-        .where(
-            ImportKey.registry_id == registry_id,
-            ImportKey.source == source,
-            ImportKey.source_key == source_key,
-        )
-    ).one_or_none()
-    return None if found is None else _Keyed(*found)
 
 
 def _draft_check(
