@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from data_access.database import Database
@@ -99,6 +99,16 @@ def test_registration_values_round_trip(loaded: Database) -> None:
 
 
 def test_concurrent_edit_of_a_registration_fails_loudly(loaded: Database) -> None:
+    """Two sessions read version 1; the second to write must fail, never overwrite.
+
+    PostgreSQL lets the stale write run and the version column catches it (StaleDataError).
+    SQLite, whose transactions now begin at the first read (`database._begin_sqlite`), refuses
+    the stale writer's snapshot itself before the version check is reached (SQLITE_BUSY_SNAPSHOT,
+    "database is locked"). Either way the first edit stands, as the end of the test checks.
+    """
+    stale: type[Exception] = (
+        OperationalError if loaded.engine.dialect.name == "sqlite" else StaleDataError
+    )
     with loaded.transaction() as session:
         registration_id = _registration(session).id
     with loaded.reading() as first, loaded.reading() as second:
@@ -108,7 +118,7 @@ def test_concurrent_edit_of_a_registration_fails_loudly(loaded: Database) -> Non
         mine.values = {**mine.values, "nihss_admission": 8}
         first.commit()
         theirs.values = {**theirs.values, "nihss_admission": 9}
-        with pytest.raises(StaleDataError):
+        with pytest.raises(stale):
             second.commit()
     with loaded.reading() as session:
         final = session.get(Registration, registration_id)
