@@ -22,8 +22,9 @@ from urllib.parse import urlencode
 
 import urllib3
 
+from tests.conftest import page_router_body
+
 UPDATE = "/_dash-update-component"
-PAGE_ROUTER = ".._pages_content.children..._pages_store.data.."
 _CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 TIMEOUT = urllib3.Timeout(connect=30, read=600)
 """Generous: a request that waits for a results computation of a large registry is slow,
@@ -120,22 +121,6 @@ def answer_of(raw: bytes) -> dict[str, Any]:
 def page_tree(raw: bytes) -> Any:
     """The page's component tree, as the page router hands it to the browser."""
     return answer_of(raw)["_pages_content"]["children"]
-
-
-def page_router_body(pathname: str, search: str) -> dict[str, Any]:
-    return {
-        "output": PAGE_ROUTER,
-        "outputs": [
-            {"id": "_pages_content", "property": "children"},
-            {"id": "_pages_store", "property": "data"},
-        ],
-        "inputs": [
-            {"id": "_pages_location", "property": "pathname", "value": pathname},
-            {"id": "_pages_location", "property": "search", "value": search},
-        ],
-        "changedPropIds": ["_pages_location.search"],
-        "state": [],
-    }
 
 
 def callback_key(keys: list[str], output: str) -> str:
