@@ -19,7 +19,8 @@ at once, so the mix is the same from the first request to the last. An untimed w
 opens every public page once (so they are all in the page cache, as in `web.py`); then a
 baseline of reads only (`--baseline-requests`, a quarter of `--requests` unless given: the
 same public and logged-in pages in the same proportions, no saves) is timed, and then the
-mixed stream, in which every save moves the data version and so renews results and pages:
+mixed stream, in which every save that completes a record moves the data version and so
+renews results and pages (draft saves count in no result and move nothing):
 
 - public pages (anonymous): the results overview, the indicator page and the unit pages,
   each through Dash's page router with every filter value the page itself offers

@@ -39,6 +39,8 @@ NAMING_CONVENTION = {
 
 UNIT_LEVELS = ("nation", "region", "trust", "hospital", "department")
 REGISTRATION_STATUSES = ("draft", "complete", "locked")
+PUBLISHED_STATUSES = ("complete", "locked")
+"""The statuses results count: a draft may still change or be abandoned."""
 ROLES = ("clinician", "registrar", "analyst", "admin")
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite.

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from data_access import audit
 from data_access.access import AccessDenied, AccessScope
 from data_access.database import Database
-from data_access.models import Patient, Registration, Registry, utc_now
+from data_access.models import PUBLISHED_STATUSES, Patient, Registration, Registry, utc_now
 from data_access.patient_identity import NationalIdCipher, pseudonym
 from entry.dictionary_model import Dictionary
 from entry.national_id import parse_national_id
@@ -175,7 +175,7 @@ def insert_registration(
     )
     session.add(registration)
     session.flush()
-    bump_data_version(session, registry_id)
+    bump_if_published(session, registry_id, status)
     audit.record(
         session,
         "registration.create",
@@ -314,7 +314,7 @@ def change_registration(
     )
     if written.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleRecord(_current_version(session, registration_id))
-    bump_data_version(session, registration.registry_id)
+    bump_if_published(session, registration.registry_id, old_status, new_status)
     audit.record(
         session,
         "registration.update",
@@ -392,7 +392,7 @@ def delete_registration(
         )
         if removed.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleRecord(_current_version(session, registration_id))
-        bump_data_version(session, registration.registry_id)
+        bump_if_published(session, registration.registry_id, old_status)
         old_values, _ = read_document(registration.values)
         audit.record(
             session,
@@ -486,6 +486,14 @@ def _patient_in(session: Session, digits: str, keys: IdentityKeys) -> tuple[int,
         if found is None:
             raise
         return found, False
+
+
+def bump_if_published(session: Session, registry_id: int, *statuses: str) -> None:
+    """Move the data version on when the change touches a record results count (one that is,
+    or was, complete or locked). A draft's saves leave it: when every save moved it, each
+    one made every worker's results and cached pages stale while registrars typed."""
+    if any(status in PUBLISHED_STATUSES for status in statuses):
+        bump_data_version(session, registry_id)
 
 
 def bump_data_version(session: Session, registry_id: int) -> None:

@@ -3,9 +3,9 @@
 The database stores each registration's values as one JSON document (entry/record_rules.py
 describes it), which suits forms but not the engine. Here the documents are decoded in one
 vectorised polars step into one typed column per dictionary variable, and the frame is kept
-as `<registry>-v<version>.parquet`: every committed change of registrations bumps the data
-version, so a file whose name carries the current version is the current data, and a worker
-reads it instead of the JSON (DESIGN.md, "columnar snapshot").
+as `<registry>-v<version>.parquet`: every committed change of a finished registration bumps
+the data version, so a file whose name carries the current version is the current data, and
+a worker reads it instead of the JSON (DESIGN.md, "columnar snapshot").
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Text, cast, select
 
 from data_access.database import Database
-from data_access.models import CoverageCount, Registration, Registry
+from data_access.models import PUBLISHED_STATUSES, CoverageCount, Registration, Registry
 from entry.dictionary_logic import has_number_codes
 from entry.dictionary_model import CHOICE_TYPES, Dictionary, Variable
 
@@ -96,7 +96,9 @@ def data_version(database: Database, registry_key: str) -> int:
 def registration_frame(
     database: Database, registry_key: str, dictionary: Dictionary
 ) -> pl.DataFrame:
-    """Every registration of the registry with one typed column per dictionary variable.
+    """Every finished (complete or locked) registration of the registry with one typed
+    column per dictionary variable: drafts never count in results, and their saves do not
+    move the data version this frame is kept under.
 
     The JSON arrives as text (no per-row parsing in Python) and is decoded by polars against
     an explicit struct type; the `_skipped` and `_acknowledged` keys are simply not asked for.
@@ -110,7 +112,7 @@ def registration_frame(
             cast(Registration.values, Text).label("values"),
         )
         .join(Registry, Registry.id == Registration.registry_id)
-        .where(Registry.key == registry_key)
+        .where(Registry.key == registry_key, Registration.status.in_(PUBLISHED_STATUSES))
         .order_by(Registration.id)
     )
     with database.reading() as session:
@@ -201,6 +203,20 @@ def store_version(frame: pl.DataFrame, folder: Path, name: str, version: int) ->
         if older != target and older.stem.removeprefix(f"{name}-v").isdigit():
             older.unlink(missing_ok=True)  # another worker may have removed it first
     return target
+
+
+def stored_versions(folder: Path, names: Iterable[str]) -> dict[str, int]:
+    """The newest version kept in `folder` of each name that has one."""
+    found: dict[str, int] = {}
+    for name in names:
+        versions = [
+            int(digits)
+            for path in folder.glob(f"{name}-v*.parquet")
+            if (digits := path.stem.removeprefix(f"{name}-v")).isdigit()
+        ]
+        if versions:
+            found[name] = max(versions)
+    return found
 
 
 def snapshot(

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from data_access import audit
 from data_access.access import AccessDenied, AccessScope
 from data_access.database import Database
-from data_access.models import Patient, Registration, Registry
+from data_access.models import PUBLISHED_STATUSES, Patient, Registration, Registry
 from data_access.patient_identity import NationalIdCipher
 from data_access.reference_data import read_units
 from data_access.snapshot import CORE_SCHEMA, column_types, typed_values
@@ -47,8 +47,6 @@ from indicators.aggregate import unit_ancestors, unit_tree
 from indicators.compiled import compile_indicators
 
 DRILLDOWN_ACTION: Final = "drilldown.view"
-FINISHED: Final = ("complete", "locked")
-"""The statuses the engine counts (`portal.results_cache.PUBLISHED_STATUSES`)."""
 MAX_DRILLDOWN_ROWS: Final = 2_000
 
 StatusFilter = Literal["finished", "draft", "all"]
@@ -171,7 +169,7 @@ def denominator_records(
     variables = indicator_variables(indicator, dictionary)
     if sort not in (*CORE_SORTS, *variables):
         raise ValueError(f"cannot sort by {sort!r}")
-    wanted = {"finished": FINISHED, "draft": ("draft",), "all": None}[statuses]
+    wanted = {"finished": PUBLISHED_STATUSES, "draft": ("draft",), "all": None}[statuses]
     cipher = NationalIdCipher(national_id_key)
     with database.transaction() as session:
         registry_id = _registry_id(session, registry_key)

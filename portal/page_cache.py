@@ -1,17 +1,20 @@
-"""Public pages rendered once per data version and address, then served from a cache.
+"""Public pages rendered once per results version and address, then served from a cache.
 
 A public page shown to an anonymous reader depends only on its address (path and query,
-language included), on the registries' data versions and on today's date (the current year
-is marked preliminary). So the page router's answer for such a request is kept under a key
+language included), on the registries' results and on today's date (the current year is
+marked preliminary). So the page router's answer for such a request is kept under a key
 of exactly those, and the next reader of the same view gets it without building a single
 figure: building plotly figures costs far more than the numbers behind them. Logged-in
 readers are never served from or stored in the cache, because their pages carry their
 name, menu and own-unit numbers. With `CACHE_URL` set to Redis the answers are shared by
 every worker; otherwise each worker keeps its own bounded copy.
 
-A change of data bumps the data version, so a cached page is never stale by data; the
-unit tree and coverage counts change only by deployment commands, after which a restart
-(or the next data change) renews the pages.
+Pages are keyed by the version of the results readers are served now
+(`results_cache.served_results_versions`), not by the data version: after a change of data
+readers see the previous results until the new ones are stored, and the pages with them,
+which the key then leaves behind; until every registry has results, nothing is cached. The
+unit tree and coverage counts change only by deployment commands, after which a restart (or
+the next data change) renews the pages.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from typing import Final
 
 import flask
 
-from data_access.snapshot import data_versions
 from portal.auth.guard import DASH_UPDATE_ENDPOINT
 from portal.auth.identity import current_user, database, settings
+from portal.catalogue import installed_registries
+from portal.results_cache import served_results_versions
 
 PAGE_ROUTER: Final = ".._pages_content.children..._pages_store.data.."
 CACHED_PATHS: Final = frozenset(
@@ -94,7 +98,11 @@ def _serve_cached() -> flask.Response | None:
         return None  # the cheap test first: most callback requests are not the page router
     if current_user() is not None:
         return None
-    key = page_key(body, data_versions(database()), date.today())
+    registries = installed_registries()
+    versions = served_results_versions(settings(), database(), registries)
+    if len(versions) < len(registries):
+        return None
+    key = page_key(body, versions, date.today())
     if key is None:
         return None
     cached = _read(key)

@@ -1,28 +1,40 @@
 """Indicator results computed once per registry and data version, shared by every worker.
 
-Results depend only on the registrations (and the unit tree and coverage counts that come
-with them), and every committed change of registrations bumps the registry's data version.
-So the results of one version are computed once and kept as Parquet: in Redis under
-`results:<database>:<registry>:v<version>` when `CACHE_URL` is a redis:// URL (several workers share
-nothing else), otherwise as files under `instance/results/`. Older versions are removed
-when a new one is stored.
+Results depend only on the finished registrations (and the unit tree and coverage counts
+that come with them), and every committed change of a complete or locked registration bumps
+the registry's data version (a draft's saves do not: drafts never count). So the results of
+one version are computed once and kept as Parquet: in Redis under
+`results:<database>:<registry>:v<version>` when `CACHE_URL` is a redis:// URL (several
+workers share nothing else), otherwise as files under `instance/results/`. Only the newest
+stored version is kept.
 
-Workers that miss the cache at the same moment do not all compute: one takes a lock (a Redis
-lock with an expiry, or `fcntl.flock` on `instance/results/.<registry>.lock`, which the
-system releases if the worker dies), computes and stores; the others wait for the lock and
-then read what it stored. A worker that has waited `LOCK_SECONDS` computes anyway, so a
-stuck lock holder slows the others down but never blocks them for good.
+A reader never waits for a recomputation when there is something to show: when the current
+version is not stored yet, it starts (or joins) its worker's background refresh, waits at
+most `RESULTS_WAIT_MS` for it, and otherwise is served the newest stored version, which
+stays on screen until the refresh stores the current one. Before the load benchmark showed
+it, every reader after a write waited for the whole recomputation while the other workers
+queued behind the same lock.
+
+Computations of one registry take turns through one lock (a Redis lock with an expiry, or
+`fcntl.flock` on `instance/results/.<registry>.lock`, which the system releases if the
+worker dies): workers that miss together compute once. A worker that has waited
+`LOCK_SECONDS` computes anyway, so a stuck lock holder slows the others down but never blocks
+them for good. Only when nothing at all is stored (a fresh installation) does a reader wait
+for the first computation.
 """
 
 from __future__ import annotations
 
 import fcntl
 import io
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
 import polars as pl
 import redis
@@ -31,9 +43,11 @@ from data_access.database import Database
 from data_access.reference_data import read_units
 from data_access.snapshot import (
     data_version,
+    data_versions,
     read_coverage,
     snapshot,
     store_version,
+    stored_versions,
     versioned_path,
 )
 from entry.registry_folder import RegistryFolder
@@ -48,6 +62,26 @@ LOCK_SECONDS = 120.0
 """How long a worker waits for another's computation before computing itself; also the
 expiry of the Redis lock, so a lock whose holder died frees itself."""
 LOCK_POLL_SECONDS = 0.05
+
+_log = logging.getLogger(__name__)
+
+
+class Stored(NamedTuple):
+    version: int
+    frame: pl.DataFrame
+
+
+class _Store(Protocol):
+    """Where one registry's results are kept: the newest version only."""
+
+    def get(self, version: int) -> pl.DataFrame | None: ...
+
+    def newest(self) -> Stored | None: ...
+
+    def put(self, version: int, frame: pl.DataFrame) -> None:
+        """Keep `frame` as `version` unless a newer version is stored already."""
+
+    def lock(self, seconds: float) -> AbstractContextManager[None]: ...
 
 
 def _compute(
@@ -68,26 +102,166 @@ def cached_results(
     compute: Compute = _compute,
     lock_seconds: float = LOCK_SECONDS,
 ) -> pl.DataFrame:
-    """The registry's results for its current data version, computing them only on a miss,
-    and once for all workers that miss together (see the module's docstring).
+    """The registry's results for its current data version, or while that version is being
+    computed (and `RESULTS_WAIT_MS` has run out) the newest stored ones.
 
     `compute` is the seam tests use to count computations; it gets the snapshot, the
     indicators, the units and `coverage=` exactly as `compute_results` does.
     `lock_seconds` is how long to wait for another worker's computation.
     """
     version = data_version(database, registry.key)
-    if settings.redis_url is not None:
-        return _through_redis(settings, database, registry, version, compute, lock_seconds)
-    folder = settings.instance_path / "results"
-    path = versioned_path(folder, registry.key, version)
-    if path.exists():
-        return pl.read_parquet(path)
-    with _file_lock(lock_path(folder, registry.key), lock_seconds):
-        if path.exists():  # stored by the worker that held the lock
-            return pl.read_parquet(path)
+    store = _store(settings, registry.key)
+    found = store.get(version)
+    if found is not None:
+        return found
+    previous = store.newest()
+    if previous is None:  # nothing to show yet: the first computation is waited for
+        return _computed(settings, database, registry, store, version, compute, lock_seconds)
+    refresh = _refresh(settings, database, registry, compute, lock_seconds)
+    if settings.results_wait_ms > 0 and refresh.done.wait(settings.results_wait_ms / 1000):
+        newest = store.newest()
+        if newest is not None:
+            return newest.frame
+    return previous.frame
+
+
+def served_results_versions(
+    settings: Settings, database: Database, registries: Iterable[RegistryFolder]
+) -> dict[str, int]:
+    """The version of the results readers are served now, per registry. Cached pages are
+    keyed by these, so a page lives exactly as long as its numbers. A page served from that
+    cache never asks for results, so this does what a reader of results would: it computes
+    a registry's first results, and starts the background refresh of (and waits up to
+    `RESULTS_WAIT_MS` for) a registry whose data has moved on."""
+    folders = {registry.key: registry for registry in registries}
+    stored = _stored_versions(settings, folders)
+    current = data_versions(database)
+    for key, registry in folders.items():
+        if key not in stored:
+            cached_results(settings, database, registry)
+        elif current.get(key, 0) > stored[key]:
+            refresh = _refresh(settings, database, registry, _compute, LOCK_SECONDS)
+            if settings.results_wait_ms > 0:
+                refresh.done.wait(settings.results_wait_ms / 1000)
+    moved = any(stored.get(key) != current.get(key, 0) for key in folders)
+    return _stored_versions(settings, folders) if moved else stored
+
+
+def _stored_versions(settings: Settings, registry_keys: Iterable[str]) -> dict[str, int]:
+    keys = list(registry_keys)
+    if settings.redis_url is None:
+        return stored_versions(settings.instance_path / "results", keys)
+    pointers = settings.redis().mget([_pointer_key(settings, key) for key in keys])
+    return {key: int(p) for key, p in zip(keys, pointers, strict=True) if p is not None}
+
+
+def _computed(
+    settings: Settings,
+    database: Database,
+    registry: RegistryFolder,
+    store: _Store,
+    version: int,
+    compute: Compute,
+    lock_seconds: float,
+) -> pl.DataFrame:
+    """Compute `version` under the registry's lock, unless it (or a newer one) was stored by
+    whoever held the lock before."""
+    with store.lock(lock_seconds):
+        newest = store.newest()
+        if newest is not None and newest.version >= version:
+            return newest.frame
         results = _fresh_results(settings, database, registry, compute)
-        store_version(results, folder, registry.key, version)
+        store.put(version, results)
     return results
+
+
+class _Refresh:
+    """One worker's background recomputation of one registry: it computes until the version
+    it has stored is still the current one, then ends."""
+
+    def __init__(self, run: Callable[[], None]) -> None:
+        self.done = threading.Event()
+        self._run = run
+
+    def __call__(self, key: tuple[str, str]) -> None:
+        try:
+            self._run()
+        except Exception:  # the readers go on with the previous results; the next one retries
+            _log.exception("recomputing the results of %s failed", key[1])
+        finally:
+            with _REFRESHING_LOCK:
+                _REFRESHING.pop(key, None)
+            self.done.set()
+
+
+_REFRESHING: dict[tuple[str, str], _Refresh] = {}
+_REFRESHING_LOCK = threading.Lock()
+
+
+def _refresh(
+    settings: Settings,
+    database: Database,
+    registry: RegistryFolder,
+    compute: Compute,
+    lock_seconds: float,
+) -> _Refresh:
+    """The worker's running refresh of the registry, started if there is none."""
+    key = (str(settings.instance_path) + settings.redis_namespace, registry.key)
+
+    def run() -> None:
+        store = _store(settings, registry.key)
+        while True:
+            version = data_version(database, registry.key)
+            _computed(settings, database, registry, store, version, compute, lock_seconds)
+            if data_version(database, registry.key) == version:
+                return
+
+    with _REFRESHING_LOCK:
+        running = _REFRESHING.get(key)
+        if running is not None:
+            return running
+        refresh = _REFRESHING[key] = _Refresh(run)
+    thread = threading.Thread(target=refresh, args=(key,), name=f"results-{registry.key}")
+    thread.daemon = True
+    thread.start()
+    return refresh
+
+
+def _store(settings: Settings, registry_key: str) -> _Store:
+    if settings.redis_url is not None:
+        return _RedisStore(settings, registry_key)
+    return _FileStore(settings.instance_path / "results", registry_key)
+
+
+class _FileStore:
+    def __init__(self, folder: Path, registry_key: str) -> None:
+        self.folder, self.registry_key = folder, registry_key
+
+    def get(self, version: int) -> pl.DataFrame | None:
+        try:
+            return pl.read_parquet(versioned_path(self.folder, self.registry_key, version))
+        except FileNotFoundError:  # not stored, or superseded by another worker just now
+            return None
+
+    def newest(self) -> Stored | None:
+        for version in sorted(self._versions(), reverse=True):
+            frame = self.get(version)
+            if frame is not None:
+                return Stored(version, frame)
+        return None
+
+    def put(self, version: int, frame: pl.DataFrame) -> None:
+        if all(other <= version for other in self._versions()):
+            store_version(frame, self.folder, self.registry_key, version)
+
+    @contextmanager
+    def lock(self, seconds: float) -> Iterator[None]:
+        with _file_lock(lock_path(self.folder, self.registry_key), seconds):
+            yield
+
+    def _versions(self) -> list[int]:
+        found = stored_versions(self.folder, [self.registry_key])
+        return [found[self.registry_key]] if self.registry_key in found else []
 
 
 def lock_path(folder: Path, registry_key: str) -> Path:
@@ -118,9 +292,6 @@ def _file_lock(path: Path, seconds: float) -> Iterator[None]:
         os.close(handle)  # closing releases the lock
 
 
-PUBLISHED_STATUSES = ("complete", "locked")
-
-
 def redis_key(settings: Settings, registry_key: str, version: int) -> str:
     return f"{_versions_prefix(settings, registry_key)}{version}"
 
@@ -130,63 +301,84 @@ def _versions_prefix(settings: Settings, registry_key: str) -> str:
     return f"results:{settings.redis_namespace}{registry_key}:v"
 
 
-def redis_lock_key(settings: Settings, registry_key: str, version: int) -> str:
-    """Outside the `results:…<registry>:v*` pattern that superseded versions are deleted by."""
-    return f"results-lock:{settings.redis_namespace}{registry_key}:v{version}"
+def _pointer_key(settings: Settings, registry_key: str) -> str:
+    """Holds the newest stored version's number (outside the versions' pattern)."""
+    return f"results-newest:{settings.redis_namespace}{registry_key}"
 
 
-def _through_redis(
-    settings: Settings,
-    database: Database,
-    registry: RegistryFolder,
-    version: int,
-    compute: Compute,
-    lock_seconds: float,
-) -> pl.DataFrame:
-    key = redis_key(settings, registry.key, version)
-    client = settings.redis()
-    lock = client.lock(
-        redis_lock_key(settings, registry.key, version),
-        timeout=lock_seconds,
-        sleep=LOCK_POLL_SECONDS,
-        blocking_timeout=lock_seconds,
-    )
-    held = False
-    try:
-        stored = client.get(key)
-        if isinstance(stored, bytes):
-            return pl.read_parquet(io.BytesIO(stored))
-        held = lock.acquire()
-        stored = client.get(key)  # stored by the worker that held the lock
-        if isinstance(stored, bytes):
-            return pl.read_parquet(io.BytesIO(stored))
-        results = _fresh_results(settings, database, registry, compute)
+def redis_lock_key(settings: Settings, registry_key: str) -> str:
+    """Outside the `results:…<registry>:v*` pattern of stored versions."""
+    return f"results-lock:{settings.redis_namespace}{registry_key}"
+
+
+# Store a version and move the pointer to it in one step, unless a newer one is stored
+# (a slow computation must not replace a fresher one), and drop the version it replaces.
+# KEYS: pointer, the version's key; ARGV: version, parquet bytes, expiry, versions' prefix.
+_PUT_IF_NEWEST = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+local version = tonumber(ARGV[1])
+if version < current then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+if current >= 0 and current ~= version then redis.call('DEL', ARGV[4] .. current) end
+return 1
+"""
+
+
+class _RedisStore:
+    def __init__(self, settings: Settings, registry_key: str) -> None:
+        self.settings, self.registry_key = settings, registry_key
+        self.client = settings.redis()
+
+    def get(self, version: int) -> pl.DataFrame | None:
+        stored = self.client.get(redis_key(self.settings, self.registry_key, version))
+        return pl.read_parquet(io.BytesIO(stored)) if isinstance(stored, bytes) else None
+
+    def newest(self) -> Stored | None:
+        pointer = self.client.get(_pointer_key(self.settings, self.registry_key))
+        if pointer is None:
+            return None
+        version = int(pointer)  # type: ignore[arg-type]
+        frame = self.get(version)
+        return None if frame is None else Stored(version, frame)
+
+    def put(self, version: int, frame: pl.DataFrame) -> None:
         buffer = io.BytesIO()
-        results.write_parquet(buffer)
-        client.set(key, buffer.getvalue(), ex=REDIS_EXPIRY_SECONDS)
-        superseded = [
-            other
-            for other in client.scan_iter(match=_versions_prefix(settings, registry.key) + "*")
-            if other != key.encode()
-        ]
-        if superseded:
-            client.delete(*superseded)
-        return results
-    finally:
-        if held:
-            # It may have expired while computing, and another worker may hold it now.
-            with suppress(redis.exceptions.LockError):
-                lock.release()
+        frame.write_parquet(buffer)
+        self.client.eval(
+            _PUT_IF_NEWEST,
+            2,
+            _pointer_key(self.settings, self.registry_key),
+            redis_key(self.settings, self.registry_key, version),
+            version,
+            buffer.getvalue(),
+            REDIS_EXPIRY_SECONDS,
+            _versions_prefix(self.settings, self.registry_key),
+        )
+
+    @contextmanager
+    def lock(self, seconds: float) -> Iterator[None]:
+        lock = self.client.lock(
+            redis_lock_key(self.settings, self.registry_key),
+            timeout=seconds,
+            sleep=LOCK_POLL_SECONDS,
+            blocking_timeout=seconds,
+        )
+        held = lock.acquire()
+        try:
+            yield
+        finally:
+            if held:
+                # It may have expired while computing, and another worker may hold it now.
+                with suppress(redis.exceptions.LockError):
+                    lock.release()
 
 
 def _fresh_results(
     settings: Settings, database: Database, registry: RegistryFolder, compute: Compute
 ) -> pl.DataFrame:
-    frame = snapshot(database, registry.key, registry.dictionary, _snapshot_folder(settings))
-    # Results count finished records only: a draft may still change or be abandoned.
-    finished = frame.filter(pl.col("status").is_in(PUBLISHED_STATUSES))
     return compute(
-        finished,
+        snapshot(database, registry.key, registry.dictionary, _snapshot_folder(settings)),
         registry.indicators,
         read_units(database),
         coverage=read_coverage(database, registry.key),

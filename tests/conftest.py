@@ -108,6 +108,10 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: str) -> Settin
         "AUTO_MIGRATE": "true",
         "SEED_DEMO": "false",
         "LOG_LEVEL": "WARNING",
+        # A test reads what it has just written: the reader waits for the recomputation.
+        # Production's default (the previous results at once) has tests of its own in
+        # test_results_cache.py and test_workers.py.
+        "RESULTS_WAIT_MS": "120000",
         **overrides,
     }
     return Settings.from_environ(environ, instance_path=tmp_path / "instance")

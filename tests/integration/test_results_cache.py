@@ -7,7 +7,9 @@ import fcntl
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,17 +18,22 @@ import polars as pl
 import pytest
 import redis
 from polars.testing import assert_frame_equal
+from sqlalchemy import select
 
+from data_access.access import AccessScope
+from data_access.audit import SYSTEM
 from data_access.database import Database
+from data_access.models import Registration
+from data_access.record_commands import update_registration
 from data_access.reference_data import read_units
 from data_access.snapshot import data_version, read_coverage, registration_frame
 from indicators.engine import compute_results
 from portal.results_cache import (
-    PUBLISHED_STATUSES,
     cached_results,
     lock_path,
     redis_key,
     redis_lock_key,
+    served_results_versions,
 )
 from portal.settings import Settings
 from tests.integration.test_snapshot import STROKE, seed
@@ -107,9 +114,8 @@ def redis_client() -> Iterator[redis.Redis]:
 
 
 def _direct(database: Database) -> pl.DataFrame:
-    frame = registration_frame(database, "stroke", STROKE.dictionary)
     return compute_results(
-        frame.filter(pl.col("status").is_in(PUBLISHED_STATUSES)),
+        registration_frame(database, "stroke", STROKE.dictionary),
         STROKE.indicators,
         read_units(database),
         coverage=read_coverage(database, "stroke"),
@@ -119,12 +125,12 @@ def _direct(database: Database) -> pl.DataFrame:
 def test_drafts_do_not_count(app: flask.Flask) -> None:
     seed(app)
     database: Database = app.extensions["database"]
-    frame = registration_frame(database, "stroke", STROKE.dictionary)
-    drafts = frame.filter(pl.col("status") == "draft").height
-    assert drafts > 0
+    with database.reading() as session:
+        statuses = Counter(session.scalars(select(Registration.status)))
+    assert statuses["draft"] > 0
     results = cached_results(app.config["PORTAL_SETTINGS"], database, STROKE)
     nation = results.filter((pl.col("indicator") == "stroke_unit") & (pl.col("level") == "nation"))
-    assert nation["denominator"].sum() == frame.height - drafts
+    assert nation["denominator"].sum() == statuses["complete"] + statuses["locked"]
 
 
 def test_results_are_cached_on_disk_once_per_version(app: flask.Flask) -> None:
@@ -198,8 +204,7 @@ def test_workers_missing_redis_together_compute_once(
     for other in found[1:]:
         assert_frame_equal(other, found[0])
     assert_frame_equal(found[0], _direct(database))
-    version = data_version(database, "stroke")
-    assert not redis_client.exists(redis_lock_key(settings, "stroke", version))
+    assert not redis_client.exists(redis_lock_key(settings, "stroke"))
 
 
 def test_a_lock_held_too_long_does_not_block_for_good(
@@ -213,7 +218,7 @@ def test_a_lock_held_too_long_does_not_block_for_good(
     folder = settings.instance_path / "results"
     folder.mkdir(parents=True)
     stuck = os.open(lock_path(folder, "stroke"), os.O_RDWR | os.O_CREAT)
-    redis_lock = redis_client.lock(redis_lock_key(settings, "stroke", version), timeout=60)
+    redis_lock = redis_client.lock(redis_lock_key(settings, "stroke"), timeout=60)
     try:
         fcntl.flock(stuck, fcntl.LOCK_EX)
         assert redis_lock.acquire(blocking=False)
@@ -233,3 +238,117 @@ def test_a_lock_held_too_long_does_not_block_for_good(
     finally:
         os.close(stuck)
         redis_lock.release()
+
+
+class HeldCompute(CountingCompute):
+    """Computes only once `release` is set, so a test can read while a refresh runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def __call__(self, *args: object, **kwargs: object) -> pl.DataFrame:
+        assert self.release.wait(60), "the test never released the computation"
+        return super().__call__(*args, **kwargs)
+
+
+def _until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the background refresh never stored its results"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("shared", ["disk", "redis"])
+def test_readers_get_the_previous_results_at_once_while_new_ones_are_computed(
+    app: flask.Flask, shared: str, request: pytest.FixtureRequest
+) -> None:
+    """Production's default: a change of data never makes a reader wait. The first reader
+    after it starts one background refresh; meanwhile every reader gets the previous
+    results; then every reader gets the new ones, and the version cached pages are keyed by
+    moves on."""
+    seed(app)
+    database: Database = app.extensions["database"]
+    settings: Settings = app.config["PORTAL_SETTINGS"].with_changes(results_wait_ms=0)
+    if shared == "redis":
+        request.getfixturevalue("redis_client")
+        settings = settings.with_changes(cache_url=REDIS_URL)
+    old = cached_results(settings, database, STROKE)
+    old_version = data_version(database, "stroke")
+    assert served_results_versions(settings, database, [STROKE]) == {"stroke": old_version}
+
+    seed(app, registrations=500, seed=2)
+    new_version = data_version(database, "stroke")
+    compute = HeldCompute()
+    readers = [cached_results(settings, database, STROKE, compute=compute) for _ in range(5)]
+    for answer in readers:
+        assert_frame_equal(answer, old)
+    assert served_results_versions(settings, database, [STROKE]) == {"stroke": old_version}
+
+    compute.release.set()
+    _until(lambda: served_results_versions(settings, database, [STROKE]) == {"stroke": new_version})
+    assert compute.calls == 1  # five readers, one refresh
+    fresh = cached_results(settings, database, STROKE, compute=compute)
+    assert_frame_equal(fresh, _direct(database))
+    assert not fresh.equals(old) and compute.calls == 1
+
+
+def test_saving_a_draft_leaves_the_results_and_unfinishing_a_record_renews_them(
+    app: flask.Flask,
+) -> None:
+    """Drafts never count, so their saves keep every cached result and page valid; the
+    save that completes a record moves the data version, and the results follow it."""
+    seed(app)
+    database: Database = app.extensions["database"]
+    settings: Settings = app.config["PORTAL_SETTINGS"]
+    with database.reading() as session:
+        draft = session.scalars(
+            select(Registration).where(Registration.status == "draft").order_by(Registration.id)
+        ).first()
+    assert draft is not None
+    units = set(read_units(database)["unit_id"])
+    scope = AccessScope(actor=SYSTEM, roles={"stroke": {"registrar": frozenset(units)}})
+    before = cached_results(settings, database, STROKE)
+    version = data_version(database, "stroke")
+    saved = update_registration(
+        database,
+        scope,
+        draft.id,
+        draft.version,
+        {"nihss_admission": 7},
+        STROKE.dictionary,
+        event_date_variable=STROKE.event_date_variable,
+    )
+    assert saved.changed and data_version(database, "stroke") == version
+    compute = CountingCompute()
+    assert_frame_equal(cached_results(settings, database, STROKE, compute=compute), before)
+    assert compute.calls == 0
+
+    with database.reading() as session:
+        complete = session.scalars(
+            select(Registration).where(Registration.status == "complete").order_by(Registration.id)
+        ).first()
+    assert complete is not None
+    scope = AccessScope(
+        actor=SYSTEM, roles={"stroke": {"registrar": frozenset({complete.unit_id})}}
+    )
+    update_registration(
+        database,
+        scope,
+        complete.id,
+        complete.version,
+        {},
+        STROKE.dictionary,
+        event_date_variable=STROKE.event_date_variable,
+        status="draft",
+        reason="Mangler opplysninger",
+    )
+    assert data_version(database, "stroke") == version + 1
+    after = cached_results(settings, database, STROKE, compute=compute)
+    assert compute.calls == 1
+    assert_frame_equal(after, _direct(database))
+    stroke_unit = pl.col("indicator") == "stroke_unit"
+    nation = (pl.col("level") == "nation") & stroke_unit
+    assert (
+        after.filter(nation)["denominator"].sum() == before.filter(nation)["denominator"].sum() - 1
+    )

@@ -61,7 +61,11 @@ START_SECONDS = 180.0
 STOP_SECONDS = 3.0
 NATION_RESULTS = "/api/v1/registries/stroke/results?level=nation"
 SPREAD_SECONDS = 1.0
-"""How long any worker may take to show a change once the first worker has computed it."""
+"""The longest any one request may take: no reader waits for a recomputation."""
+CHANGE_SECONDS = 1.0
+"""Issue 10: a change of data shows on every worker's pages within a second."""
+LOOK_SECONDS = 60.0
+"""How long the test looks for the change before it fails for want of it."""
 
 
 @dataclass
@@ -285,28 +289,37 @@ def test_a_rate_limit_counts_the_guesses_made_on_every_worker(portal: Portal) ->
     assert len(set(portal.worker_of(allowed))) == WORKERS  # both counted toward the one limit
 
 
-def test_a_change_of_data_shows_on_every_worker_at_once(portal: Portal) -> None:
-    """After a write no worker serves the old page. The first request after it waits while
-    the engine computes the results of the new data, once; from then on every worker answers
-    with the new page and the new results within a second, computing nothing again: both
-    are shared through Redis."""
+def test_a_change_of_data_shows_on_every_worker_within_a_second(portal: Portal) -> None:
+    """After a write no reader waits for the results to be recomputed: every worker answers
+    at once, with the previous page while one worker's background refresh computes, then
+    every worker with the new page and the new results, shared through Redis. Issue 10 asks
+    for the change on every worker's pages within a second of the write."""
     cookies = cookies_of(portal.call("GET", OVERVIEW[0] + OVERVIEW[1]))
     render = lambda: page_request(portal, cookies, *OVERVIEW)  # noqa: E731
     results = lambda: portal.call("GET", NATION_RESULTS)  # noqa: E731
     before = until_every_worker(portal, render)
     assert {answer.status for answer in before} == {200}
     assert len({answer.body for answer in before}) == 1  # one page, whichever worker
-    old_results = results()
+    old_page, old_results = before[0].body, results().body
 
     _complete_to_draft(portal.app)
-    first = render()
-    assert first.status == 200 and first.body != before[0].body
+    written = time.monotonic()
+    answers: list[Answer] = []
+    while True:
+        batch = at_once(render, IN_FLIGHT)
+        answers += batch
+        if old_page not in {answer.body for answer in batch}:
+            break
+        assert time.monotonic() - written < LOOK_SECONDS, "the change never showed"
     pages = until_every_worker(portal, render)
-    assert {answer.body for answer in pages} == {first.body}
+    shown = time.monotonic() - written
     fresh = until_every_worker(portal, results)
-    assert len({answer.body for answer in fresh}) == 1 and fresh[0].body != old_results.body
-    for answer in pages + fresh:
+    assert len({answer.body for answer in pages}) == 1 and pages[0].body != old_page
+    assert len({answer.body for answer in fresh}) == 1 and fresh[0].body != old_results
+    for answer in answers + pages + fresh:
         assert answer.status == 200 and answer.seconds <= SPREAD_SECONDS
+    print(f"change shown on every worker {shown:.3f} s after the write")
+    assert shown <= CHANGE_SECONDS
 
 
 def _complete_to_draft(app: flask.Flask) -> None:
