@@ -50,12 +50,14 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 from scipy import stats
 
 from indicators.intervals import _floats, poisson_exact, ratio_interval
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
 Method = Literal["funnelplotr", "phe"]
 
 CONFIDENCE_95 = 0.95
@@ -71,7 +73,8 @@ class FunnelLimits:
     `position` holds "high_998", "high_95", "within", "low_95", "low_998" or None;
     `tau2` is the between-unit variance actually added (0 when none is detected or
     overdispersion is off); `phi` is the dispersion ratio of the units, reported even
-    when it is not used (NaN for `method="phe"`).
+    when it is not used (NaN for `method="phe"`). They and `target` are numbers for one
+    funnel, and arrays aligned with the units (each its funnel's) when `groups` is given.
     """
 
     lower_95: FloatArray
@@ -79,9 +82,9 @@ class FunnelLimits:
     lower_998: FloatArray
     upper_998: FloatArray
     position: npt.NDArray[np.object_]
-    tau2: float
-    target: float
-    phi: float = float("nan")
+    tau2: float | FloatArray
+    target: float | FloatArray
+    phi: float | FloatArray = float("nan")
 
 
 @cache
@@ -115,62 +118,100 @@ def _against_limits(value: FloatArray, limits: FunnelLimits) -> npt.NDArray[np.o
     )
 
 
-def _dispersion(z: FloatArray, weight: FloatArray) -> tuple[float, float]:
-    """φ = mean z², and DerSimonian–Laird τ² = max(0, (mφ − (m − 1)) / (Σw − Σw²/Σw))."""
-    keep = np.isfinite(z)
-    z, weight = z[keep], weight[keep]
-    m = z.size
-    if m == 0:
-        return float("nan"), 0.0
-    phi = float(np.mean(z**2))
-    if m < 2 or m * phi < m - 1:
-        return phi, 0.0
-    tau2 = (m * phi - (m - 1)) / (weight.sum() - (weight**2).sum() / weight.sum())
-    return phi, max(0.0, float(tau2))
+def _by_group(groups: IntArray, **columns: FloatArray) -> pl.DataFrame:
+    """The units as a frame: their funnel (`group`) and columns, NaN as null."""
+    return pl.DataFrame(
+        {"group": groups}
+        | {
+            name: pl.Series(values, dtype=pl.Float64, nan_to_null=True)
+            for name, values in columns.items()
+        }
+    )
 
 
-def _winsorised(z: FloatArray, trim: float) -> FloatArray:
-    finite = np.isfinite(z)
-    if not finite.any():
-        return z
-    low, high = np.quantile(z[finite], [trim, 1.0 - trim])
-    return np.clip(z, low, high)
+def _array(frame: pl.DataFrame, column: str) -> FloatArray:
+    return frame[column].fill_null(np.nan).to_numpy().astype(np.float64)
 
 
-def _truncated(z: FloatArray, trim: float) -> FloatArray:
-    """NaN for the units in the lowest and highest of 1/trim rank groups (NHS Digital's SHMI)."""
-    groups = 1.0 / trim
-    ranked = ~np.isnan(z)
-    rank = stats.rankdata(z[ranked], method="average")
-    group = np.floor(rank * groups / (rank.size + 1))
-    kept = np.full(z.shape, np.nan)
-    kept[ranked] = np.where((group > 0) & (group < groups - 1), z[ranked], np.nan)
-    return kept
+def _dispersion(
+    z: FloatArray, weight: FloatArray, groups: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """Per unit, over the units of its funnel with a finite z: φ = mean z², and
+    DerSimonian–Laird τ² = max(0, (mφ − (m − 1)) / (Σw − Σw²/Σw)), 0 when m < 2 or mφ < m − 1."""
+    frame = _by_group(groups, z=np.where(np.isfinite(z), z, np.nan), weight=weight)
+    m = pl.col("z").count().cast(pl.Float64)
+    phi = (pl.col("z") ** 2).mean()
+    weight_used = pl.when(pl.col("z").is_not_null()).then(pl.col("weight"))
+    total = weight_used.sum()
+    tau2 = (m * phi - (m - 1.0)) / (total - (weight_used**2).sum() / total)
+    found = frame.select(
+        phi.over("group").alias("phi"),
+        pl.when((m >= 2.0) & (m * phi >= m - 1.0))
+        .then(tau2.clip(lower_bound=0.0))
+        .otherwise(0.0)
+        .over("group")
+        .alias("tau2"),
+    )
+    return _array(found, "phi"), _array(found, "tau2")
+
+
+def _winsorised(z: FloatArray, trim: float, groups: IntArray) -> FloatArray:
+    """z clipped to its funnel's `trim` and 1 − `trim` quantiles (R's type 7) of finite z."""
+    z = np.where(np.isfinite(z), z, np.nan)
+    values = pl.col("z")
+    low, high = (values.quantile(q, interpolation="linear").over("group") for q in (trim, 1 - trim))
+    return _array(_by_group(groups, z=z).select(values.clip(low, high)), "z")
+
+
+def _truncated(z: FloatArray, trim: float, groups: IntArray) -> FloatArray:
+    """NaN for the units in the lowest and highest of 1/trim rank groups of their funnel
+    (NHS Digital's SHMI); z NaN is not ranked, −∞ is (lowest)."""
+    bands = 1.0 / trim
+    values = pl.col("z")
+    band = (values.rank("average") * bands / (values.count() + 1)).floor().over("group")
+    kept = pl.when((band > 0) & (band < bands - 1)).then(values)
+    return _array(_by_group(groups, z=z).select(kept.alias("z")), "z")
+
+
+def _groups(groups: npt.ArrayLike | None, size: int) -> IntArray:
+    return np.zeros(size, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
+
+
+def _one(values: FloatArray, grouped: bool, empty: float) -> float | FloatArray:
+    """Per-unit values as given (grouped), else the one funnel's number."""
+    if grouped:
+        return values
+    return float(values[0]) if values.size else empty
 
 
 def proportion_funnel(
     numerator: npt.ArrayLike,
     denominator: npt.ArrayLike,
     *,
-    overdispersion: bool = True,
+    overdispersion: bool | npt.ArrayLike = True,
     method: Method = "funnelplotr",
     target: float | None = None,
+    groups: npt.ArrayLike | None = None,
 ) -> FunnelLimits:
     """Limits for the proportions numerator/denominator of units of one level and period.
 
     `target` defaults to the pooled proportion of the units; pass one to draw limits at
     sizes that are not the units' own (PHE's 100-point table) or around another standard.
-    `method="phe"` has no overdispersion, so `overdispersion` is ignored there.
+    `method="phe"` has no overdispersion, so `overdispersion` is ignored there. `groups`
+    (FunnelPlotR's method) labels each unit's funnel, so that many funnels are drawn in one
+    call; `overdispersion` may then be given per unit.
     """
     x, n = _floats(numerator, denominator)
     usable = np.isfinite(x) & (n > 0) & (x >= 0) & (x <= n)
     safe_n = np.where(usable, n, 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centre = float(x[usable].sum() / n[usable].sum()) if target is None else target
     value = np.where(usable, x / safe_n, np.nan)
     size_known = np.isfinite(n) & (n > 0)
 
     if method == "phe":
+        if groups is not None:
+            raise ValueError("method='phe' draws one funnel; groups are not supported")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centre = float(x[usable].sum() / n[usable].sum()) if target is None else target
         se = np.sqrt(centre * (1.0 - centre) / np.where(size_known, n, 1.0))
         bounds = {
             c: (
@@ -179,35 +220,54 @@ def proportion_funnel(
             )
             for c in (CONFIDENCE_95, CONFIDENCE_998)
         }
-        phi, tau2 = float("nan"), 0.0
+        return _limits(bounds, size_known, value, tau2=0.0, target=centre, phi=float("nan"))
+
+    labels = _groups(groups, x.size)
+    if target is None:
+        pooled = _by_group(labels, x=np.where(usable, x, 0.0), n=np.where(usable, n, 0.0))
+        centres = _array(
+            pooled.select(pl.col("x").sum().over("group") / pl.col("n").sum().over("group")), "x"
+        )
     else:
-        angle = np.arcsin(np.sqrt(centre))
-        s = 1.0 / (2.0 * np.sqrt(np.where(size_known, n, 1.0)))
-        z = np.where(usable, (np.arcsin(np.sqrt(np.where(usable, value, 0.0))) - angle) / s, np.nan)
-        phi, tau2 = _dispersion(_winsorised(z, TRIM)[usable], 1.0 / s[usable] ** 2)
-        tau2 = tau2 if overdispersion else 0.0
-        spread = np.sqrt(s**2 + tau2)
-        bounds = {
-            c: (
-                np.sin(np.clip(angle - _z(c) * spread, 0.0, np.pi / 2)) ** 2,
-                np.sin(np.clip(angle + _z(c) * spread, 0.0, np.pi / 2)) ** 2,
-            )
-            for c in (CONFIDENCE_95, CONFIDENCE_998)
-        }
-    return _limits(bounds, size_known, value, tau2=tau2, target=centre, phi=phi)
+        centres = np.full(x.size, float(target))
+    angle = np.arcsin(np.sqrt(centres))
+    s = 1.0 / (2.0 * np.sqrt(np.where(size_known, n, 1.0)))
+    z = np.where(usable, (np.arcsin(np.sqrt(np.where(usable, value, 0.0))) - angle) / s, np.nan)
+    weight = np.where(usable, 1.0 / s**2, np.nan)
+    phi, tau2 = _dispersion(_winsorised(z, TRIM, labels), weight, labels)
+    tau2 = np.where(overdispersion, tau2, 0.0)
+    spread = np.sqrt(s**2 + tau2)
+    bounds = {
+        c: (
+            np.sin(np.clip(angle - _z(c) * spread, 0.0, np.pi / 2)) ** 2,
+            np.sin(np.clip(angle + _z(c) * spread, 0.0, np.pi / 2)) ** 2,
+        )
+        for c in (CONFIDENCE_95, CONFIDENCE_998)
+    }
+    grouped = groups is not None
+    return _limits(
+        bounds,
+        size_known,
+        value,
+        tau2=_one(tau2, grouped, 0.0),
+        target=_one(centres, grouped, float("nan")) if target is None else target,
+        phi=_one(phi, grouped, float("nan")),
+    )
 
 
 def ratio_funnel(
     observed: npt.ArrayLike,
     expected: npt.ArrayLike,
     *,
-    overdispersion: bool = True,
+    overdispersion: bool | npt.ArrayLike = True,
     method: Method = "funnelplotr",
+    groups: npt.ArrayLike | None = None,
 ) -> FunnelLimits:
     """Limits for indirectly standardised ratios O/E of units of one level and period.
 
     With FunnelPlotR's method the limits depend on each unit's E (the x-axis); with
-    `method="phe"` on its O, and `overdispersion` is ignored (PHE has none).
+    `method="phe"` on its O, and `overdispersion` is ignored (PHE has none). `groups` and a
+    per-unit `overdispersion` as for `proportion_funnel`.
     """
     o, e = _floats(observed, expected)
     size_known = np.isfinite(e) & (e > 0)
@@ -216,25 +276,33 @@ def ratio_funnel(
     value = np.where(usable, o / safe_e, np.nan)
 
     if method == "phe":
+        if groups is not None:
+            raise ValueError("method='phe' draws one funnel; groups are not supported")
         return _phe_ratio(o, e, usable, value)
 
+    labels = _groups(groups, o.size)
     with np.errstate(divide="ignore"):
         z = np.where(usable, np.sqrt(safe_e) * np.log(np.where(usable, value, 1.0)), np.nan)
-    truncated = _truncated(z, TRIM)
-    phi, tau2 = _dispersion(truncated[usable], safe_e[usable])
-    tau2 = tau2 if overdispersion else 0.0
-    if tau2 > 0:
-        spread = np.sqrt(1.0 / safe_e + tau2)
-        bounds = {
-            c: (np.exp(-_z(c) * spread), np.exp(_z(c) * spread))
-            for c in (CONFIDENCE_95, CONFIDENCE_998)
-        }
-    else:
-        bounds = {}
-        for c in (CONFIDENCE_95, CONFIDENCE_998):
-            lower, upper = poisson_exact(safe_e, c)
-            bounds[c] = (lower / safe_e, upper / safe_e)
-    return _limits(bounds, size_known, value, tau2=tau2, target=1.0, phi=phi)
+    truncated = _truncated(z, TRIM, labels)
+    phi, tau2 = _dispersion(truncated, np.where(usable, safe_e, np.nan), labels)
+    tau2 = np.where(overdispersion, tau2, 0.0)
+    spread = np.sqrt(1.0 / safe_e + tau2)
+    bounds = {}
+    for c in (CONFIDENCE_95, CONFIDENCE_998):
+        lower, upper = poisson_exact(safe_e, c)
+        bounds[c] = (
+            np.where(tau2 > 0, np.exp(-_z(c) * spread), lower / safe_e),
+            np.where(tau2 > 0, np.exp(_z(c) * spread), upper / safe_e),
+        )
+    grouped = groups is not None
+    return _limits(
+        bounds,
+        size_known,
+        value,
+        tau2=_one(tau2, grouped, 0.0),
+        target=1.0,
+        phi=_one(phi, grouped, float("nan")),
+    )
 
 
 def _limits(
@@ -242,9 +310,9 @@ def _limits(
     size_known: BoolArray,
     value: FloatArray,
     *,
-    tau2: float,
-    target: float,
-    phi: float,
+    tau2: float | FloatArray,
+    target: float | FloatArray,
+    phi: float | FloatArray,
 ) -> FunnelLimits:
     def known(array: FloatArray) -> FloatArray:
         return np.where(size_known & np.isfinite(target), array, np.nan)

@@ -130,12 +130,15 @@ class FittedModel:
             predicted = 1.0 / (1.0 + (-linear).exp())
         else:
             predicted = linear.clip(upper_bound=700.0).exp()
+        # Predicted as a column before grouping: inside the aggregation polars would
+        # evaluate the expression group by group, several times slower.
         return (
             rows.join(self.coefficients.lazy(), on="period", how="left", maintain_order="left")
+            .select("period", "unit_id", "outcome", predicted.alias("predicted"))
             .group_by("period", "unit_id", maintain_order=True)
             .agg(
                 exact_sum(pl.col("outcome"), rows.collect_schema()["outcome"]).alias("observed"),
-                fixed_order_sum(predicted).alias("expected"),
+                fixed_order_sum(pl.col("predicted")).alias("expected"),
             )
             .select(pl.col(name).cast(dtype) for name, dtype in OBSERVED_EXPECTED.items())
         )
@@ -151,31 +154,42 @@ def fit_national(
     the intercept-only model otherwise.
     """
     family: Family = model.family or "binomial"
-    terms: dict[str, pl.Expr] = {}
+    candidates = _candidates(patterns, model)
+    names = list(candidates.terms)
+    count_all = patterns["count"].to_numpy().astype(np.float64)
+    outcome_all = patterns["outcome"].to_numpy().astype(np.float64)
+    used: set[int] = set()
     rows: list[dict[str, float]] = []
     reports: dict[tuple[str, int], ModelReport] = {}
     previous: dict[str, float] = {}
-    by_period = patterns.partition_by("period", as_dict=True, maintain_order=True)
-    for (period,), national in sorted(by_period.items()):
-        count = national["count"].to_numpy().astype(np.float64)
-        outcome = national["outcome"].to_numpy().astype(np.float64)
-        design = _design(national, model)
-        matrix = design.matrix(national)
+    start = 0
+    for summary in _period_summaries(patterns, model).iter_rows(named=True):
+        period, size = summary["period"], summary["patterns"]
+        span = slice(start, start + size)
+        start += size
+        count, outcome = count_all[span], outcome_all[span]
+        design = _period_design(candidates, candidates.matrix[span], count, model)
+        matrix = candidates.matrix[span][:, design.columns]
         kept = independent_columns(matrix, count)
-        design, matrix = design.keeping(kept), matrix[:, kept]
-        start = np.array([previous.get(term, 0.0) for term in design.terms]) if previous else None
-        fitted = fit_glm(family, outcome / count, matrix, count, start)
-        if start is not None and not fitted.converged:  # a start can mislead Newton; not twice
+        design, matrix = design.keeping(kept, names), matrix[:, kept]
+        period_terms = [names[column] for column in design.columns]
+        begin = np.array([previous.get(term, 0.0) for term in period_terms]) if previous else None
+        fitted = fit_glm(family, outcome / count, matrix, count, begin)
+        if begin is not None and not fitted.converged:  # a start can mislead Newton; not twice
             fitted = fit_glm(family, outcome / count, matrix, count)
-        terms |= design.terms
-        coefficients = dict(zip(design.terms, fitted.params.tolist(), strict=True))
+        used.update(design.columns)
+        coefficients = dict(zip(period_terms, fitted.params.tolist(), strict=True))
         previous = coefficients if fitted.converged else {}
+        medians = {
+            name: 0.0 if summary[_median_column(name)] is None else summary[_median_column(name)]
+            for name in numeric_covariates(model)
+        }
         rows.append(
             {"period": period}
-            | {_median_column(name): value for name, value in design.medians.items()}
+            | {_median_column(name): value for name, value in medians.items()}
             | coefficients
         )
-        missing = _missing(national, model)
+        missing = {name: summary[_missing_column(name)] for name in model.covariates}
         reports[(indicator, int(period))] = ModelReport(
             indicator=indicator,
             period=int(period),
@@ -183,16 +197,17 @@ def fit_national(
             n=int(count.sum()),
             events=float(outcome.sum()),
             coefficients=coefficients,
-            standard_errors=dict(zip(design.terms, fitted.bse.tolist(), strict=True)),
+            standard_errors=dict(zip(period_terms, fitted.bse.tolist(), strict=True)),
             c_statistic=(
                 c_statistic(fitted.fitted, outcome, count) if family == "binomial" else None
             ),
             reference_levels=design.reference_levels,
-            imputed={name: value for name, value in design.medians.items() if missing[name]},
+            imputed={name: value for name, value in medians.items() if missing[name]},
             missing=missing,
             converged=fitted.converged,
             notes=(*design.notes, *_fit_notes(family, fitted)),
         )
+    fitted_terms = [names[column] for column in sorted(used)]
     table = pl.DataFrame(
         {
             "period": pl.Series([row["period"] for row in rows], dtype=pl.Int32),
@@ -204,34 +219,89 @@ def fit_national(
             },
             **{
                 f"_b{i}": pl.Series([row.get(term, 0.0) for row in rows], dtype=pl.Float64)
-                for i, term in enumerate(terms)
+                for i, term in enumerate(fitted_terms)
             },
         }
     )
+    terms = {term: candidates.terms[term] for term in fitted_terms}
     return FittedModel(family, terms, table), reports
+
+
+def _missing_column(name: str) -> str:
+    return f"_missing_{name}"
+
+
+def _period_summaries(patterns: pl.DataFrame, model: RiskModel) -> pl.DataFrame:
+    """Per period, in order: its number of patterns (the patterns are sorted by period, so
+    each period is one run), each numeric covariate's median and each covariate's number of
+    registrations with it missing."""
+    return patterns.group_by("period", maintain_order=True).agg(
+        pl.len().alias("patterns"),
+        *(pl.col(_median_column(name)).first() for name in numeric_covariates(model)),
+        *(
+            pl.col("count").filter(pl.col(name).is_null()).sum().alias(_missing_column(name))
+            for name in model.covariates
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """Every term a period's model may have, as expressions over the covariates and the
+    median columns, and as the columns of one design matrix over the patterns of all
+    periods (C order, so that a period is a block of rows); `levels` lists each
+    categorical's level labels, whose dummies are `<name>=<label>`."""
+
+    terms: dict[str, pl.Expr]
+    matrix: FloatArray
+    levels: dict[str, list[str]]
+
+
+def _candidates(patterns: pl.DataFrame, model: RiskModel) -> _Candidates:
+    """The missing-value rule as terms: a blank number is the period's median plus a
+    `<name>_missing` flag; a blank category is the level `missing`; one dummy per level seen
+    in any period (`_period_design` leaves out each period's reference level)."""
+    terms: dict[str, pl.Expr] = {"intercept": pl.lit(1.0)}
+    for name in numeric_covariates(model):
+        terms[name] = (
+            pl.col(name).cast(pl.Float64).fill_null(pl.col(_median_column(name)).fill_null(0.0))
+        )
+        terms[name + MISSING_SUFFIX] = pl.col(name).is_null().cast(pl.Float64)
+    levels: dict[str, list[str]] = {}
+    for name in model.categorical:
+        found = (
+            patterns.select(pl.col(name).unique())
+            .with_columns(pl.col(name).cast(pl.String).fill_null(MISSING_LEVEL).alias("_label"))
+            .sort("_label")
+        )
+        levels[name] = found["_label"].to_list()
+        for level, label in found.rows():
+            terms[f"{name}={label}"] = (
+                pl.col(name).is_null()
+                if level is None
+                else (pl.col(name) == pl.lit(level, dtype=patterns[name].dtype)).fill_null(False)
+            ).cast(pl.Float64)
+    matrix = patterns.select(expression.alias(term) for term, expression in terms.items()).to_numpy(
+        order="c"
+    )
+    return _Candidates(terms, matrix.astype(np.float64, copy=False), levels)
 
 
 @dataclass(frozen=True)
 class _Design:
-    terms: dict[str, pl.Expr]
+    """One period's terms, as columns of the candidates' matrix, with what the report says."""
+
+    columns: list[int]
     reference_levels: dict[str, str]
-    medians: dict[str, float]
     notes: list[str]
 
-    def matrix(self, patterns: pl.DataFrame) -> FloatArray:
-        """The design matrix of `patterns`, one column per term."""
-        columns = [expression.alias(term) for term, expression in self.terms.items()]
-        return patterns.select(columns).to_numpy().astype(np.float64)
-
-    def keeping(self, columns: list[int]) -> _Design:
-        """The design with only the terms at `columns`; each term left out is a linear
+    def keeping(self, kept: list[int], names: list[str]) -> _Design:
+        """The design with only the terms at positions `kept`; each term left out is a linear
         combination of the others in this period (aliased), and said so in a note."""
-        names = list(self.terms)
-        aliased = [name for i, name in enumerate(names) if i not in columns]
+        aliased = [names[column] for i, column in enumerate(self.columns) if i not in kept]
         return _Design(
-            {names[i]: self.terms[names[i]] for i in columns},
+            [self.columns[i] for i in kept],
             self.reference_levels,
-            self.medians,
             [
                 *self.notes,
                 *(f"{name} dropped: it is a combination of the other terms" for name in aliased),
@@ -239,53 +309,41 @@ class _Design:
         )
 
 
-def _design(national: pl.DataFrame, model: RiskModel) -> _Design:
-    """One period's terms, as expressions over the covariates and the median columns, with
-    the missing-value rule: a blank number is the period's median plus a `<name>_missing`
-    flag (only where something is missing); a blank category is the level `missing`;
-    dummies against the most frequent level (ties by name); terms that do not vary dropped."""
-    terms: dict[str, pl.Expr] = {"intercept": pl.lit(1.0)}
-    medians: dict[str, float] = {}
+def _period_design(
+    candidates: _Candidates, matrix: FloatArray, count: FloatArray, model: RiskModel
+) -> _Design:
+    """One period's terms among the candidates (`matrix` holds the period's rows): dummies
+    for the levels present, against the most frequent level (ties by name); terms that do
+    not vary in the period dropped, with a note unless a `_missing` flag."""
+    index = {term: column for column, term in enumerate(candidates.terms)}
+    varies = np.ptp(matrix, axis=0) > 0
+    columns, notes = [index["intercept"]], []
     for name in numeric_covariates(model):
-        median = national[_median_column(name)][0]
-        medians[name] = 0.0 if median is None else float(median)
-        terms[name] = (
-            pl.col(name).cast(pl.Float64).fill_null(pl.col(_median_column(name)).fill_null(0.0))
-        )
-        terms[name + MISSING_SUFFIX] = pl.col(name).is_null().cast(pl.Float64)
+        columns += [index[name], index[name + MISSING_SUFFIX]]
     reference_levels: dict[str, str] = {}
     for name in model.categorical:
-        levels = (
-            national.group_by(name)
-            .agg(pl.col("count").sum())
-            .with_columns(pl.col(name).cast(pl.String).fill_null(MISSING_LEVEL).alias("_label"))
-            .sort(["count", "_label"], descending=[True, False])
+        dummies = [index[f"{name}={label}"] for label in candidates.levels[name]]
+        sizes = count @ matrix[:, dummies]
+        present = sorted(
+            (-size, label, column)
+            for size, label, column in zip(sizes, candidates.levels[name], dummies, strict=True)
+            if size > 0
         )
-        reference_levels[name] = levels["_label"][0]
-        for level, label in levels.select(name, "_label").rows()[1:]:
-            terms[f"{name}={label}"] = (
-                pl.col(name).is_null()
-                if level is None
-                else (pl.col(name) == pl.lit(level, dtype=national[name].dtype)).fill_null(False)
-            ).cast(pl.Float64)
-    spread = national.select(
-        (expression.max() - expression.min()).alias(term)
-        for term, expression in terms.items()
-        if term != "intercept"
-    ).row(0, named=True)
-    notes: list[str] = []
-    for term, width in spread.items():
-        if not width:
-            del terms[term]
-            if not term.endswith(MISSING_SUFFIX):
-                notes.append(f"{term} dropped: it does not vary in this period")
-    return _Design(terms, reference_levels, medians, notes)
+        reference_levels[name] = present[0][1]
+        columns += [column for _, _, column in present[1:]]
+    names = list(candidates.terms)
+    for column in columns[1:]:
+        if not varies[column] and not names[column].endswith(MISSING_SUFFIX):
+            notes.append(f"{names[column]} dropped: it does not vary in this period")
+    return _Design(
+        [column for column in columns if column == 0 or varies[column]], reference_levels, notes
+    )
 
 
 def _fit_notes(family: Family, fitted: GlmFit) -> list[str]:
     """What a reader of the model should know about a fit that is not a clean one."""
     notes = [] if fitted.converged else [f"did not converge in {fitted.iterations} steps"]
-    notes += [f"statsmodels: {message}" for message in fitted.warnings]
+    notes += list(fitted.warnings)
     if family == "binomial" and (np.abs(fitted.linear) > SEPARATION_LOG_ODDS).any():
         notes.append(
             "separation: some covariate patterns are predicted with near certainty, so "
@@ -308,14 +366,6 @@ def c_statistic(predicted: FloatArray, events: FloatArray, count: FloatArray) ->
     below = np.cumsum(non_events_at) - non_events_at
     concordant = (events_at * (below + 0.5 * non_events_at)).sum()
     return float(concordant / (total_events * total_non_events))
-
-
-def _missing(national: pl.DataFrame, model: RiskModel) -> dict[str, int]:
-    counts = national.select(
-        pl.col("count").filter(pl.col(name).is_null()).sum().alias(name)
-        for name in model.covariates
-    )
-    return {name: int(value) for name, value in counts.row(0, named=True).items()}
 
 
 def stored_expected(rows: pl.LazyFrame) -> pl.LazyFrame:

@@ -338,7 +338,7 @@ class _RedisStore:
         pointer = self.client.get(_pointer_key(self.settings, self.registry_key))
         if pointer is None:
             return None
-        version = int(pointer)  # type: ignore[arg-type]
+        version = int(pointer)
         frame = self.get(version)
         return None if frame is None else Stored(version, frame)
 
