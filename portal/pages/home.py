@@ -1,6 +1,9 @@
-"""The landing page: the registries on this installation and the indicators each one measures."""
+"""The landing page: the registries on this installation, each with its key numbers, a way
+into its results, and the indicators it measures."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import dash
 from dash import dcc, html
@@ -10,7 +13,9 @@ from indicators import Indicator
 from portal import urls
 from portal.catalogue import installed_registries
 from portal.components.shell import page_frame
-from portal.i18n import normalise_language, percent, request_language, translate
+from portal.i18n import normalise_language, number, percent, request_language, translate
+from portal.public_data import public_frame
+from portal.registry_key_numbers import KeyNumbers, key_numbers
 
 dash.register_page(__name__, path="/", title=lambda: translate("app.title", request_language()))
 
@@ -36,6 +41,16 @@ def _registry_section(registry: RegistryFolder, language: str) -> html.Section:
         children=[
             html.H2(registry.name.in_language(language), id=heading_id),
             html.P(registry.description.in_language(language)),
+            *_key_numbers_list(registry, language),
+            html.P(
+                dcc.Link(
+                    translate(
+                        "home.results_link", language, registry=registry.name.in_language(language)
+                    ),
+                    href=urls.results(registry.key, language),
+                    id=f"results-link-{registry.key}",
+                )
+            ),
             html.P(
                 dcc.Link(
                     translate(
@@ -89,4 +104,36 @@ def _targets_text(indicator: Indicator, language: str) -> str:
     return (
         f"{translate('home.target_high', language)} {sign} {high}, "
         f"{translate('home.target_moderate', language)} {sign} {moderate}"
+    )
+
+
+def _key_numbers_list(registry: RegistryFolder, language: str) -> list[html.Dl]:
+    found = key_numbers(public_frame(registry), len(registry.indicators), date.today().year)
+    return [] if found is None else [_key_numbers_view(found, registry.key, language)]
+
+
+def _key_numbers_view(numbers: KeyNumbers, registry_key: str, language: str) -> html.Dl:
+    """A description list: screen readers read each figure with its label."""
+    pairs = [
+        ("home.key.year", str(numbers.year)),
+        ("home.key.registrations", number(numbers.registrations, language, 0)),
+        ("home.key.hospitals", number(numbers.hospitals, language, 0)),
+        ("home.key.indicators", number(numbers.indicators, language, 0)),
+        (
+            "home.key.high",
+            translate(
+                "home.key.high_value",
+                language,
+                high=numbers.high_nationally,
+                of=numbers.with_targets,
+            ),
+        ),
+    ]
+    return html.Dl(
+        className="key-numbers",
+        id=f"key-numbers-{registry_key}",
+        children=[
+            html.Div([html.Dt(translate(label, language, year=numbers.year)), html.Dd(value)])
+            for label, value in pairs
+        ],
     )

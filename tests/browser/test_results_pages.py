@@ -33,6 +33,8 @@ UNIT = 100032  # Nevrologisk avdeling, Ullevål sykehus
 PAGES = pytest.mark.parametrize(
     ("address", "ready", "heading", "shot"),
     [
+        ("/", "key-numbers-stroke", "Kvalitetsregistre", "home-with-results-nb"),
+        ("/?lang=en", "key-numbers-stroke", "Quality registries", "home-with-results-en"),
         ("/results", "overview-indicators", "Resultater: ", "results-overview-nb"),
         ("/results?lang=en", "overview-indicators", "Results: ", "results-overview-en"),
         (f"/results/unit?unit={UNIT}", "profile-table", "Ullevål", "results-unit-nb"),

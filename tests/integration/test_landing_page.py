@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import flask
 import pytest
 import yaml
+from sqlalchemy import func, select
 
-from tests.conftest import render_page
+from data_access.database import Database
+from data_access.models import PUBLISHED_STATUSES, Registration
+from tests.conftest import find_component, render_page, seeded_demo_app
 
 STROKE_INDICATORS = (
     Path(__file__).resolve().parents[2] / "registries" / "stroke" / "indicators.yaml"
@@ -71,3 +75,41 @@ def test_language_switch_points_to_the_other_language(
 def test_unknown_address_gets_a_translated_not_found_page(sqlite_app: flask.Flask) -> None:
     content = render_page(sqlite_app.test_client(), "/no-such-page", "?lang=en")
     assert "Page not found" in content
+
+
+def test_each_registry_shows_its_key_numbers_from_public_results(tmp_path: Path) -> None:
+    """The registrations of the latest whole year equal the finished records counted in the
+    database (its broadest indicator counts them all), and the link leads to its results."""
+    with seeded_demo_app(tmp_path, 1_500, seed=3) as app:
+        database: Database = app.extensions["database"]
+        content = json.loads(render_page(app.test_client(), "/", ""))
+        with database.reading() as session:
+            years = session.execute(
+                select(func.extract("year", Registration.event_date), func.count())
+                .where(Registration.status.in_(PUBLISHED_STATUSES))
+                .group_by(func.extract("year", Registration.event_date))
+            ).all()
+    year, finished = max((int(y), int(n)) for y, n in years if int(y) < date.today().year)
+    numbers = find_component(content, "key-numbers-stroke")
+    assert numbers is not None
+    figures = _texts(numbers)
+    assert figures[:4] == [
+        "Siste hele år med resultater",
+        str(year),
+        f"Registreringer i {year}, hele landet",
+        f"{finished:,}".replace(",", "\u00a0"),
+    ]
+    assert f"Sykehus med resultater i {year}" in figures
+    link = find_component(content, "results-link-stroke")
+    assert link is not None and link["props"]["href"] == "/results?registry=stroke"
+
+
+def _texts(tree: object) -> list[str]:
+    """Every text in a component tree, in reading order."""
+    if isinstance(tree, str):
+        return [tree]
+    if isinstance(tree, dict):
+        return _texts(tree.get("props", {}).get("children"))
+    if isinstance(tree, list):
+        return [text for child in tree for text in _texts(child)]
+    return []
