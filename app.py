@@ -6,7 +6,7 @@ import flask
 
 import portal
 from data_access.database import Database
-from portal import backup_schedule, commands, logging_setup, setup
+from portal import backup_schedule, commands, extension_loader, logging_setup, setup
 from portal.settings import Settings
 
 
@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> flask.Flask:
     database = Database(settings.database_url)
     server.extensions["database"] = database
     portal.init_app(server, settings)
+    extension_loader.init_app(server)  # after Dash: registry pages join its page registry
     commands.init_app(server)
     backup_schedule.init_app(server, settings, database)
     setup.prepare_on_start(server, settings, database)

@@ -282,6 +282,7 @@ class AuditChainHead(Base):
 # The API's, the importer's, PROM's and the report subscriptions' tables join the same
 # metadata (migrations and the models test need them all).
 from data_access import (  # noqa: E402, F401
+    models_aggregate,
     models_api,
     models_import,
     models_prom,

@@ -3,8 +3,9 @@
 DESIGN.md, "The engine's contract", fixes the entry point and the columns; docs/methods.md
 says what each number means. The registrations are read in one parallel batch of queries
 (the counts of every indicator, the values of medians, the covariate patterns of risk
-models), and once more by fitted risk models, to sum each registration's prediction per
-unit; everything else works on frames the size of the results.
+models, one query for all models that share their covariates), and once more by fitted risk
+models, to sum each registration's prediction per unit; everything else works on frames the
+size of the results.
 
 A mean's or median's `denominator` is the number of registrations in the denominator with a
 known value, the n of its estimate. Registrations without an `event_date` have no period and
@@ -30,12 +31,13 @@ from indicators.aggregate import (
     unit_tree,
 )
 from indicators.compiled import CompiledIndicator, compile_indicators, indicator_meta
-from indicators.definition import Indicator
+from indicators.definition import Indicator, RiskModel
 from indicators.estimates import estimate_columns, funnel_columns, median_columns, ratio_columns
 from indicators.risk import (
     FittedModel,
     ModelReport,
     fit_national,
+    model_patterns,
     national_patterns,
     stored_expected,
 )
@@ -101,15 +103,17 @@ def compute_results(
     ancestors = unit_ancestors(tree)
     rows = _with_period(frame).select("unit_id", "period", *registration_columns(compiled))
     medians = [item for item in compiled if item.indicator.type == "median"]
-    fitted = [item for item in compiled if _fitted(item)]
+    shared = _sharing_covariates(compiled)
+    fitted = [item for items in shared for item in items]
     stored = [item for item in compiled if _stored(item)]
-    [per_unit], median_sorted, stored_sums, patterns = _collect_batches(
+    [per_unit], median_sorted, stored_sums, shared_patterns = _collect_batches(
         [rows.group_by("unit_id", "period", maintain_order=True).agg(unit_aggregates(compiled))],
         [median_values(rows, item, ancestors) for item in medians],
         [stored_expected(_risk_rows(frame, item)) for item in stored],
-        [_national_patterns(frame, item) for item in fitted],
+        [_national_patterns(frame, items) for items in shared],
     )
     check_units(per_unit, tree)
+    patterns = _patterns_by_model(shared, shared_patterns)
     expected_queries = [
         _fit(item, found)[0].expected_by_unit(_risk_rows(frame, item))
         for item, found in zip(fitted, patterns, strict=True)
@@ -148,8 +152,10 @@ def fit_risk_models(
     """
     frame = registrations.lazy()
     compiled = compile_indicators(list(indicators), frame.collect_schema())
-    fitted = [item for item in compiled if _fitted(item)]
-    patterns = pl.collect_all([_national_patterns(frame, item) for item in fitted])
+    shared = _sharing_covariates(compiled)
+    fitted = [item for items in shared for item in items]
+    collected = pl.collect_all([_national_patterns(frame, items) for items in shared])
+    patterns = _patterns_by_model(shared, collected)
     reports: dict[tuple[str, int], ModelReport] = {}
     for item, found in zip(fitted, patterns, strict=True):
         reports |= _fit(item, found)[1]
@@ -180,31 +186,71 @@ def _with_period(frame: pl.LazyFrame) -> pl.LazyFrame:
     ).filter(pl.col("period").is_not_null())
 
 
+def _counted_outcome(item: CompiledIndicator, schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
+    """Which registrations a risk model sees, those in the denominator (with a known value,
+    for means and medians), and their outcome. The outcome stays a whole number (Int64)
+    where it is one, so that it sums exactly."""
+    outcome = item.numerator if item.numerator is not None else item.value
+    assert outcome is not None
+    counted = (
+        item.denominator if item.value is None else item.denominator & item.value.is_not_null()
+    )
+    kind = pl.LazyFrame(schema=schema).select(outcome).collect_schema().dtypes()[0]
+    whole = kind.is_integer() or kind == pl.Boolean()
+    return counted, outcome.cast(pl.Int64 if whole else pl.Float64)
+
+
 def _risk_rows(frame: pl.LazyFrame, item: CompiledIndicator) -> pl.LazyFrame:
-    """What a risk model sees: the registrations in the denominator (with a known value, for
-    means and medians), with their outcome, and the covariates or the stored expected value.
-    The outcome stays a whole number (Int64) where it is one, so that it sums exactly."""
+    """What a risk model sees (see `_counted_outcome`), with the covariates or the stored
+    expected value."""
     model = item.indicator.risk_model
     assert model is not None
-    counted = item.denominator
-    if item.value is not None:
-        frame = frame.with_columns(item.value.alias(item.value_column))
-        counted = counted & pl.col(item.value_column).is_not_null()
+    counted, outcome = _counted_outcome(item, frame.collect_schema())
     rows = _with_period(frame).filter(counted)
     if model.expected:
         expected = pl.col(model.expected).cast(pl.Float64).alias("expected_value")
-        rows = rows.select("period", "unit_id", item.outcome.alias("outcome"), expected)
-    else:
-        rows = rows.select("period", "unit_id", item.outcome.alias("outcome"), *model.covariates)
-    kind = rows.collect_schema()["outcome"]
-    whole = kind.is_integer() or kind == pl.Boolean()
-    return rows.with_columns(pl.col("outcome").cast(pl.Int64 if whole else pl.Float64))
+        return rows.select("period", "unit_id", outcome.alias("outcome"), expected)
+    return rows.select("period", "unit_id", outcome.alias("outcome"), *model.covariates)
 
 
-def _national_patterns(frame: pl.LazyFrame, item: CompiledIndicator) -> pl.LazyFrame:
-    model = item.indicator.risk_model
-    assert model is not None
-    return national_patterns(_risk_rows(frame, item), model)
+def _sharing_covariates(compiled: Sequence[CompiledIndicator]) -> list[list[CompiledIndicator]]:
+    """The indicators with a fitted risk model, grouped by their covariates: models that
+    share them are collapsed to patterns in one pass over the registrations."""
+    groups: dict[tuple[str, ...], list[CompiledIndicator]] = {}
+    for item in compiled:
+        if _fitted(item):
+            assert item.indicator.risk_model is not None
+            groups.setdefault(tuple(item.indicator.risk_model.covariates), []).append(item)
+    return list(groups.values())
+
+
+def _national_patterns(frame: pl.LazyFrame, items: Sequence[CompiledIndicator]) -> pl.LazyFrame:
+    """The patterns of models that share their covariates (see `risk.national_patterns`)."""
+    schema = frame.collect_schema()
+    models: list[RiskModel] = []
+    columns: list[pl.Expr] = []
+    for k, item in enumerate(items):
+        assert item.indicator.risk_model is not None
+        models.append(item.indicator.risk_model)
+        counted, outcome = _counted_outcome(item, schema)
+        columns += [
+            counted.alias(f"_counted{k}"),
+            pl.when(counted).then(outcome).alias(f"_outcome{k}"),
+        ]
+    rows = _with_period(frame).select("period", *models[0].covariates, *columns)
+    return national_patterns(rows, models)
+
+
+def _patterns_by_model(
+    shared: Sequence[Sequence[CompiledIndicator]], found: Sequence[pl.DataFrame]
+) -> list[pl.DataFrame]:
+    """Each fitted model's own patterns, in the order of the flattened `shared`."""
+    by_model = []
+    for items, patterns in zip(shared, found, strict=True):
+        for k, item in enumerate(items):
+            assert item.indicator.risk_model is not None
+            by_model.append(model_patterns(patterns, k, item.indicator.risk_model))
+    return by_model
 
 
 def _fit(

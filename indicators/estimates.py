@@ -101,47 +101,33 @@ def funnel_columns(results: pl.DataFrame) -> list[pl.Series]:
     level: on O/E for risk-adjusted indicators, on the proportion otherwise; none for
     unadjusted means and medians, and none for a unit without peers (the nation).
 
-    `results` must be sorted so that each indicator × period × level is one run.
+    Every funnel is drawn in one call per kind, each row labelled with its funnel.
     """
-    size = results.height
-    limits = {name: np.full(size, np.nan) for name in FUNNEL_COLUMNS}
-    position = np.full(size, None, dtype=object)
-    runs = (
-        results.with_row_index("_row")
-        .group_by("indicator", "period", "level", maintain_order=True)
-        .agg(
-            pl.col("_row").first().alias("start"),
-            pl.len().alias("n"),
-            pl.col("type").first(),
-            pl.col("risk_adjusted").first(),
-            pl.col("overdispersion").first(),
-        )
-        .filter(pl.col("n") >= 2)
+    funnel = pl.struct("indicator", "period", "level").rank("dense").cast(pl.Int64)
+    peers = pl.len().over("indicator", "period", "level") >= 2
+    rows = results.select(
+        funnel.alias("funnel"),
+        (peers & pl.col("risk_adjusted")).alias("ratio"),
+        (peers & ~pl.col("risk_adjusted") & (pl.col("type") == "proportion")).alias("proportion"),
+        "overdispersion",
     )
-    sizes = {
-        "numerator": _floats(results, "numerator"),
-        "denominator": _floats(results, "denominator"),
-        "observed": _floats(results, "observed"),
-        "expected": _floats(results, "expected"),
-    }
-    for start, n, kind, adjusted, overdispersion in runs.select(
-        "start", "n", "type", "risk_adjusted", "overdispersion"
-    ).iter_rows():
-        rows = slice(start, start + n)
-        found: FunnelLimits
-        if adjusted:
-            found = ratio_funnel(
-                sizes["observed"][rows], sizes["expected"][rows], overdispersion=overdispersion
-            )
-        elif kind == "proportion":
-            found = proportion_funnel(
-                sizes["numerator"][rows], sizes["denominator"][rows], overdispersion=overdispersion
-            )
-        else:
+    limits = {name: np.full(results.height, np.nan) for name in FUNNEL_COLUMNS}
+    position = np.full(results.height, None, dtype=object)
+    for kind, sizes, draw in (
+        ("ratio", ("observed", "expected"), ratio_funnel),
+        ("proportion", ("numerator", "denominator"), proportion_funnel),
+    ):
+        mask = rows[kind].to_numpy()
+        if not mask.any():
             continue
+        found: FunnelLimits = draw(
+            *(_floats(results, name)[mask] for name in sizes),
+            overdispersion=rows["overdispersion"].to_numpy()[mask],
+            groups=rows["funnel"].to_numpy()[mask],
+        )
         for name in FUNNEL_COLUMNS:
-            limits[name][rows] = getattr(found, name.removeprefix("funnel_"))
-        position[rows] = found.position
+            limits[name][mask] = getattr(found, name.removeprefix("funnel_"))
+        position[mask] = found.position
     return [
         *(_series(name, values) for name, values in limits.items()),
         pl.Series("funnel_position", position.tolist(), dtype=pl.String),

@@ -286,7 +286,8 @@ def ratio_funnel(
     truncated = _truncated(z, TRIM, labels)
     phi, tau2 = _dispersion(truncated, np.where(usable, safe_e, np.nan), labels)
     tau2 = np.where(overdispersion, tau2, 0.0)
-    spread = np.sqrt(1.0 / safe_e + tau2)
+    # Log-scale limits where τ² > 0 (the spread is only taken there), exact Poisson elsewhere.
+    spread = np.sqrt(1.0 / safe_e + tau2, where=tau2 > 0, out=np.zeros_like(safe_e))
     bounds = {}
     for c in (CONFIDENCE_95, CONFIDENCE_998):
         lower, upper = poisson_exact(safe_e, c)

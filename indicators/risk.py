@@ -22,6 +22,7 @@ of the period and flagged by a term `<name>_missing`; a missing category is its 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,24 +87,55 @@ def _median_column(name: str) -> str:
     return f"_median_{name}"
 
 
-def national_patterns(rows: pl.LazyFrame, model: RiskModel) -> pl.LazyFrame:
-    """The nation's registrations collapsed to (period, covariate values): count, outcome sum,
-    and each numeric covariate's median in the period (what a blank is set to).
+def national_patterns(rows: pl.LazyFrame, models: Sequence[RiskModel]) -> pl.LazyFrame:
+    """The nation's registrations collapsed to (period, covariate values), for models that
+    share their covariates, in one pass: per pattern and k-th model the number of its
+    registrations (`_count<k>`) and their outcome sum (`_outcome<k>`), and per period each
+    numeric covariate's median over them (what a blank is set to). `model_patterns` takes
+    one model's share.
 
-    `rows` holds the registrations in the denominator with `period`, `unit_id`, `outcome` and
-    the covariates. Values are grouped as they are, a blank being a group of its own, and the
-    patterns are sorted, so the fit sees them in the same order on every run.
+    `rows` holds `period`, the covariates and, for the k-th model, `_counted<k>` (the
+    registration is in its fit) and `_outcome<k>` (null where not counted). Values are
+    grouped as they are, a blank being a group of its own, and the patterns are sorted, so
+    the fit sees them in the same order on every run.
     """
-    outcome = exact_sum(pl.col("outcome"), rows.collect_schema()["outcome"])
+    schema = rows.collect_schema()
+    covariates = models[0].covariates
     medians = rows.group_by("period").agg(
-        pl.col(name).cast(pl.Float64).median().alias(_median_column(name))
+        pl.col(name)
+        .filter(pl.col(f"_counted{k}"))
+        .cast(pl.Float64)
+        .median()
+        .alias(f"{_median_column(name)}{k}")
+        for k, model in enumerate(models)
         for name in numeric_covariates(model)
     )
     return (
-        rows.group_by("period", *model.covariates)
-        .agg(pl.len().alias("count"), outcome.alias("outcome"))
+        rows.group_by("period", *covariates)
+        .agg(
+            *(pl.col(f"_counted{k}").sum().alias(f"_count{k}") for k in range(len(models))),
+            *(
+                exact_sum(pl.col(f"_outcome{k}"), schema[f"_outcome{k}"]).alias(f"_outcome{k}")
+                for k in range(len(models))
+            ),
+        )
         .join(medians, on="period", how="left")
-        .sort("period", *model.covariates, nulls_last=False)
+        .sort("period", *covariates, nulls_last=False)
+    )
+
+
+def model_patterns(patterns: pl.DataFrame, k: int, model: RiskModel) -> pl.DataFrame:
+    """The k-th model's patterns out of `national_patterns`: those with registrations in its
+    fit, with `count`, `outcome` and the medians, as `fit_national` reads them."""
+    return patterns.filter(pl.col(f"_count{k}") > 0).select(
+        "period",
+        *model.covariates,
+        pl.col(f"_count{k}").alias("count"),
+        pl.col(f"_outcome{k}").alias("outcome"),
+        *(
+            pl.col(f"{_median_column(name)}{k}").alias(_median_column(name))
+            for name in numeric_covariates(model)
+        ),
     )
 
 

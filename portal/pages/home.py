@@ -42,24 +42,8 @@ def _registry_section(registry: RegistryFolder, language: str) -> html.Section:
             html.H2(registry.name.in_language(language), id=heading_id),
             html.P(registry.description.in_language(language)),
             *_key_numbers_list(registry, language),
-            html.P(
-                dcc.Link(
-                    translate(
-                        "home.results_link", language, registry=registry.name.in_language(language)
-                    ),
-                    href=urls.results(registry.key, language),
-                    id=f"results-link-{registry.key}",
-                )
-            ),
-            html.P(
-                dcc.Link(
-                    translate(
-                        "codebook.home_link", language, registry=registry.name.in_language(language)
-                    ),
-                    href=urls.codebook(registry.key, language),
-                    id=f"codebook-link-{registry.key}",
-                )
-            ),
+            _registry_link(registry, "results", urls.results(registry.key, language), language),
+            _registry_link(registry, "codebook", urls.codebook(registry.key, language), language),
             html.H3(translate("home.indicators", language)),
             html.Ul(
                 className="indicator-list",
@@ -67,6 +51,12 @@ def _registry_section(registry: RegistryFolder, language: str) -> html.Section:
             ),
         ],
     )
+
+
+def _registry_link(registry: RegistryFolder, kind: str, href: str, language: str) -> html.P:
+    name = registry.name.in_language(language)
+    text = translate(f"home.{kind}_link", language, registry=name)
+    return html.P(dcc.Link(text, href=href, id=f"{kind}-link-{registry.key}"))
 
 
 def _indicator_item(indicator: Indicator, language: str) -> html.Li:

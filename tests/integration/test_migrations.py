@@ -29,6 +29,8 @@ TABLES = {
     "outbox",
     "report_subscriptions",
     "report_sends",
+    "aggregate_uploads",
+    "aggregate_counts",
 }
 
 
