@@ -55,6 +55,9 @@ class RegistryFolder:
     """Every version of every patient questionnaire, in the order of `questionnaires.yaml`."""
     fhir_mapping: FhirMapping | None = None
     """How FHIR bundles become draft registrations; None where the folder has no mapping."""
+    position: int = 100
+    """Where the registry stands in lists (`position:` in registry.yaml), lower first, then
+    by key; the first is the one a page without `?registry=` shows."""
 
     @property
     def dictionary_path(self) -> Path:
@@ -73,9 +76,10 @@ class RegistryFolder:
 
 
 def discover_registries(root: Path) -> tuple[RegistryFolder, ...]:
-    """Every folder under `root` that holds a `registry.yaml`, ordered by key."""
+    """Every folder under `root` that holds a `registry.yaml`, by position and key."""
     folders = sorted(p.parent for p in root.glob("*/registry.yaml"))
-    return tuple(read_registry_folder(folder) for folder in folders)
+    registries = [read_registry_folder(folder) for folder in folders]
+    return tuple(sorted(registries, key=lambda registry: (registry.position, registry.key)))
 
 
 def read_registry_folder(folder: Path) -> RegistryFolder:
@@ -115,6 +119,7 @@ def read_registry_folder(folder: Path) -> RegistryFolder:
             fhir_mapping=_read_fhir_mapping(
                 folder / MAPPING_FILE, dictionary, str(raw["event_date_variable"])
             ),
+            position=int(raw.get("position", 100)),
         )
     except KeyError as error:
         raise RegistryFolderError(f"{settings_file}: missing key {error}") from error

@@ -19,9 +19,7 @@ from tests.browser.conftest import (
     wait_until,
 )
 
-STROKE_INDICATORS = (
-    Path(__file__).resolve().parents[2] / "registries" / "stroke" / "indicators.yaml"
-)
+REGISTRIES = Path(__file__).resolve().parents[2] / "registries"
 
 LANGUAGES = pytest.mark.parametrize(
     ("query", "language", "heading", "title"),
@@ -35,9 +33,17 @@ BOTH_LANGUAGES = pytest.mark.parametrize("query", ["/", "/?lang=en"], ids=["nb",
 
 
 def indicator_titles(language: str) -> list[str]:
-    """The stroke registry's indicator titles in `language`, in the order of its folder."""
-    entries = yaml.safe_load(STROKE_INDICATORS.read_text(encoding="utf-8"))
-    return [entry["title"][language] for entry in entries]
+    """Every installed registry's indicator titles in `language`: the registries in their
+    `position` order (the stroke registry first), each one's in the order of its folder."""
+    folders = sorted(
+        REGISTRIES.glob("*/registry.yaml"),
+        key=lambda path: (yaml.safe_load(path.read_text()).get("position", 100), path.parent.name),
+    )
+    return [
+        entry["title"][language]
+        for folder in folders
+        for entry in yaml.safe_load((folder.parent / "indicators.yaml").read_text("utf-8"))
+    ]
 
 
 def page_language(driver: WebDriver) -> str:
