@@ -1,9 +1,11 @@
 """The access matrix: every route and every Dash callback, called as every kind of user.
 
-Each is called with forged inputs that name other units, records and users. Nothing outside
-the caller's scope may come back: no route or callback without an access decision, no
-protected callback for someone who lacks the right, and no marker of another unit's
-patients in any response. Adding a route or callback without a decision fails here.
+Each is called with forged inputs that name other units, records, users and the other
+registry. Nothing outside the caller's scope may come back: no route or callback without an
+access decision, no protected callback for someone who lacks the right, and no marker of
+another unit's or another registry's patients in any response (both registries hold
+patients at the same units, so only the registry tells them apart). Adding a route or
+callback without a decision fails here.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from data_access.audit import SYSTEM
 from data_access.database import Database
 from data_access.models import Patient, Registration, Registry
 from data_access.patient_identity import NationalIdCipher, pseudonym
+from data_access.reference_data import ensure_registry
 from entry.national_id import mask_national_id, synthetic_national_ids
 from portal.auth.guard import callback_requirement, route_requirement, satisfies
 from tests.conftest import callback_headers, make_settings
@@ -33,13 +36,16 @@ from tests.integration.test_login import PASSWORD, csrf_token
 
 UNIT_A = 100032  # Ullevål, Oslo universitetssykehus
 UNIT_B = 100024  # Haukeland, Helse Bergen
+REGISTRIES = ("stroke", "hipfracture")
 PERSONAS = {
     "anonymous": None,
-    "clinician_a": ("clinician", UNIT_A),
-    "clinician_b": ("clinician", UNIT_B),
-    "registrar_a": ("registrar", UNIT_A),
-    "analyst": ("analyst", 1),
-    "admin": ("admin", 1),
+    "clinician_a": ("clinician", UNIT_A, "stroke"),
+    "clinician_b": ("clinician", UNIT_B, "stroke"),
+    "registrar_a": ("registrar", UNIT_A, "stroke"),
+    "analyst": ("analyst", 1, "stroke"),
+    "admin": ("admin", 1, "stroke"),
+    "hip_registrar_a": ("registrar", UNIT_A, "hipfracture"),
+    "hip_analyst": ("analyst", 1, "hipfracture"),
 }
 
 
@@ -47,7 +53,7 @@ PERSONAS = {
 class World:
     app: flask.Flask
     database: Database
-    markers: dict[int, list[str]]  # unit -> strings that identify its patients
+    markers: dict[tuple[str, int], list[str]]  # (registry, unit) -> what names its patients
 
 
 @pytest.fixture
@@ -57,23 +63,27 @@ def world(tmp_path: Path, database_url: str) -> Iterator[World]:
     settings = make_settings(tmp_path, database_url, REQUIRE_TWO_FACTOR="false")
     server = create_app(settings)
     database: Database = server.extensions["database"]
+    for registry in REGISTRIES:  # installed ones are there already; this names the others
+        ensure_registry(database, registry, registry, registry)
     for name, role in PERSONAS.items():
         if role is not None:
             create_user(database, SYSTEM, name.replace("_", "-"), name.title(), PASSWORD)
-            grant(database, SYSTEM, name.replace("_", "-"), "stroke", role[1], role[0])
+            grant(database, SYSTEM, name.replace("_", "-"), role[2], role[1], role[0])
     markers = _patients(database, settings.national_id_key, settings.pseudonym_key)
     yield World(server, database, markers)
     database.dispose()
 
 
-def _patients(database: Database, id_key: bytes, link_key: bytes) -> dict[int, list[str]]:
-    births = pl.Series([date(1950, 3, 4), date(1961, 7, 8)])
-    ids = synthetic_national_ids(births, pl.Series(["female", "male"]), seed=3)
+def _patients(
+    database: Database, id_key: bytes, link_key: bytes
+) -> dict[tuple[str, int], list[str]]:
+    births = pl.Series([date(1950, 3, 4), date(1961, 7, 8), date(1944, 1, 2), date(1939, 9, 10)])
+    ids = synthetic_national_ids(births, pl.Series(["female", "male"] * 2), seed=3)
+    places = [(registry, unit) for registry in REGISTRIES for unit in (UNIT_A, UNIT_B)]
     cipher = NationalIdCipher(id_key)
-    markers: dict[int, list[str]] = {}
+    markers: dict[tuple[str, int], list[str]] = {}
     with database.transaction() as session:
-        registry_id = session.query(Registry.id).filter_by(key="stroke").scalar()
-        for unit, national_id, born in zip((UNIT_A, UNIT_B), ids, births, strict=True):
+        for (registry, unit), national_id, born in zip(places, ids, births, strict=True):
             patient = Patient(
                 pseudonym=pseudonym(national_id, link_key),
                 national_id_encrypted=cipher.encrypt(national_id),
@@ -84,7 +94,7 @@ def _patients(database: Database, id_key: bytes, link_key: bytes) -> dict[int, l
             session.flush()
             session.add(
                 Registration(
-                    registry_id=registry_id,
+                    registry_id=session.query(Registry.id).filter_by(key=registry).scalar(),
                     unit_id=unit,
                     patient_id=patient.id,
                     event_date=date(2025, 5, 1),
@@ -92,7 +102,11 @@ def _patients(database: Database, id_key: bytes, link_key: bytes) -> dict[int, l
                     values={"admission_date": "2025-05-01", "nihss_admission": 17},
                 )
             )
-            markers[unit] = [mask_national_id(national_id), national_id, patient.pseudonym]
+            markers[(registry, unit)] = [
+                mask_national_id(national_id),
+                national_id,
+                patient.pseudonym,
+            ]
     return markers
 
 
@@ -117,8 +131,8 @@ def _forbidden_markers(world: World, persona: str) -> list[str]:
     scope = scope_for_user(world.database, user_id)
     return [
         marker
-        for unit, values in world.markers.items()
-        if not scope.may_read_records("stroke", unit)
+        for (registry, unit), values in world.markers.items()
+        if not scope.may_read_records(registry, unit)
         for marker in values
     ]
 
@@ -136,7 +150,7 @@ def _forged_value(prop: str) -> object:
     if prop in {"pathname"}:
         return "/admin/users"
     if prop in {"search"}:
-        return f"?unit={UNIT_B}&registration=2&user=1"
+        return f"?registry=hipfracture&unit={UNIT_B}&registration=2&user=1"
     if prop in {"start_date", "end_date", "date"}:
         return "2025-01-01"
     return UNIT_B
@@ -209,7 +223,12 @@ def test_every_page_with_forged_query(world: World, persona: str) -> None:
     headers = callback_headers(client)
     forbidden = _forbidden_markers(world, persona)
     for page in dash.page_registry.values():
-        for search in ("", f"?unit={UNIT_B}&registration=2", f"?lang=en&unit={UNIT_A}"):
+        for search in (
+            "",
+            f"?unit={UNIT_B}&registration=2",
+            f"?lang=en&unit={UNIT_A}",
+            f"?registry=hipfracture&unit={UNIT_A}&registration=3",
+        ):
             request = _forged_request(
                 ".._pages_content.children..._pages_store.data..",
                 {
