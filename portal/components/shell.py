@@ -14,6 +14,7 @@ from flask_wtf.csrf import generate_csrf
 
 from portal import urls
 from portal.auth.identity import current_scope, current_user
+from portal.catalogue import installed_registries
 from portal.i18n import translate
 
 MAIN_ID = "main-content"
@@ -61,6 +62,7 @@ def page_frame(
                     _account(language, path),
                 ],
             ),
+            *_registry_switch(language, path, query or {}),
             html.Main(id=MAIN_ID, tabIndex="-1", className="portal-main", children=children),
             html.Footer(
                 className="portal-footer",
@@ -71,6 +73,32 @@ def page_frame(
             ),
         ],
     )
+
+
+def _registry_switch(language: str, path: str, query: Mapping[str, str | None]) -> list[Component]:
+    """On a page of one registry, when the installation has several: the same page of each
+    of the others (its filters dropped, since units and indicators differ by registry)."""
+    current, registries = query.get("registry"), installed_registries()
+    if not current or len(registries) < 2:
+        return []
+    items = []
+    for registry in registries:
+        name = registry.name.in_language(language)
+        href = urls.page_url(path, language, registry=registry.key)
+        link = (
+            html.A(name, href=href, **{"aria-current": "page"})
+            if registry.key == current
+            else dcc.Link(name, href=href)
+        )
+        items.append(html.Li(link))
+    return [
+        html.Nav(
+            **{"aria-label": translate("shell.registry_switch", language)},
+            className="registry-switch",
+            id="registry-switch",
+            children=html.Ul(items),
+        )
+    ]
 
 
 def _account(language: str, path: str) -> Component:
