@@ -66,9 +66,9 @@ def replace_registry_data(
     now = datetime.now(UTC)
     with database.engine.begin() as connection:
         _delete_registry_data(connection, registry_id)
-        first_id = (connection.scalar(select(func.max(Patient.id))) or 0) + 1
-        patient_rows = patients.select(
-            (pl.col("patient_index") + first_id).alias("id"),
+        ids = _patient_ids(connection, patients)
+        patient_rows = ids.filter(pl.col("new")).select(
+            "id",
             "pseudonym",
             "national_id_encrypted",
             "birth_date",
@@ -77,13 +77,20 @@ def replace_registry_data(
         )
         for batch in _batches(patient_rows):
             connection.execute(insert(Patient), batch)
+        values = values_as_json(registrations)
+        registrations = registrations.join(
+            ids.select("patient_index", pl.col("id").alias("patient_id")),
+            on="patient_index",
+            how="left",
+            maintain_order="left",
+        )
         registration_rows = registrations.select(
             pl.lit(registry_id).alias("registry_id"),
             "unit_id",
-            (pl.col("patient_index") + first_id).alias("patient_id"),
+            "patient_id",
             "event_date",
             "status",
-            values_as_json(registrations).alias("values"),
+            values.alias("values"),
             pl.lit(1).alias("version"),
             pl.lit(now).alias("created_at"),
             pl.lit(now).alias("updated_at"),
@@ -123,6 +130,29 @@ def _delete_registry_data(connection: Connection, registry_id: int) -> None:
         connection.execute(
             delete(Patient).where(Patient.id.in_(doomed[start : start + BATCH_ROWS]))
         )
+
+
+def _patient_ids(connection: Connection, patients: pl.DataFrame) -> pl.DataFrame:
+    """`patients` with the id each one has, and whether it is `new`: a person another registry
+    holds already (the same pseudonym) keeps that row, as the form's `_patient_in` does."""
+    stored: list[tuple[int, str]] = []
+    pseudonyms = patients["pseudonym"].to_list()
+    for start in range(0, len(pseudonyms), BATCH_ROWS):
+        batch = pseudonyms[start : start + BATCH_ROWS]
+        stored += connection.execute(
+            select(Patient.id, Patient.pseudonym).where(Patient.pseudonym.in_(batch))
+        ).all()
+    first_id = (connection.scalar(select(func.max(Patient.id))) or 0) + 1
+    known = pl.DataFrame(stored, schema={"id": pl.Int64(), "pseudonym": pl.String()}, orient="row")
+    found = patients.join(known, on="pseudonym", how="left", maintain_order="left")
+    is_new = pl.col("id").is_null()
+    return found.with_columns(
+        pl.when(is_new)
+        .then(first_id + is_new.cast(pl.Int64).cum_sum() - 1)
+        .otherwise(pl.col("id"))
+        .alias("id"),
+        is_new.alias("new"),
+    )
 
 
 def _registration_insert(dialect: str) -> TextClause:

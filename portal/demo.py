@@ -1,8 +1,10 @@
 """Filling a registry with synthetic demo data: generate, protect the ids, store, write the truth.
 
-A registry offers demo data by holding `synthetic.py` with a `generate(units, registrations,
-seed)` function in its folder. The national ids are synthetic (month + 80), so no real
-person can ever be hit, and they are still encrypted and pseudonymised exactly like real ones.
+A registry offers demo data by describing them in `synthetic.yaml` (drawn by the shared
+generator, `entry.synthetic_data`) or, failing that, by holding `synthetic.py` with a
+`generate(units, registrations, seed)` function in its folder. The national ids are synthetic
+(month + 80), so no real person can ever be hit, and they are still encrypted and
+pseudonymised exactly like real ones.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from data_access.bulk_load import replace_registry_data
 from data_access.database import Database
 from data_access.patient_identity import NationalIdCipher, pseudonyms
 from data_access.reference_data import ensure_registry, read_units
+from entry import synthetic_data
 from entry.national_id import synthetic_national_ids
 from entry.registry_folder import RegistryFolder
+from entry.synthetic_data import SyntheticDemo
+from entry.synthetic_description import DESCRIPTION_FILE, read_description
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,14 +51,13 @@ def seed_demo(
     seed: int,
     truth_path: Path | None = None,
 ) -> SeedReport:
-    generator = importlib.import_module(f"registries.{registry.key}.synthetic")
     units = read_units(database)
     if units.is_empty():
         raise RuntimeError(
             "The organisation tree is empty; run `flask --app app db upgrade` first."
         )
     started = time.perf_counter()
-    demo = generator.generate(units, registrations=registrations, seed=seed)
+    demo = _generate(registry, units, registrations, seed)
     patients = _protected_patients(demo.patients, settings, seed)
     generated = time.perf_counter()
     registry_id = ensure_registry(database, registry.key, registry.name.nb, registry.name.en)
@@ -79,6 +83,30 @@ def seed_demo(
     )
     log.info("Seeded demo registry: %s", report)
     return report
+
+
+def _generate(
+    registry: RegistryFolder, units: pl.DataFrame, registrations: int, seed: int
+) -> SyntheticDemo:
+    """From the folder's description when it has one, else from its own Python generator."""
+    if (registry.path / DESCRIPTION_FILE).exists():
+        description = read_description(
+            registry.path,
+            registry.dictionary,
+            registry.event_date_variable,
+            registry.questionnaires,
+        )
+        return synthetic_data.generate(
+            description,
+            registry.dictionary,
+            registry.event_date_variable,
+            units,
+            registrations,
+            seed,
+        )
+    generator = importlib.import_module(f"registries.{registry.key}.synthetic")
+    demo: SyntheticDemo = generator.generate(units, registrations=registrations, seed=seed)
+    return demo
 
 
 def _protected_patients(patients: pl.DataFrame, settings: Settings, seed: int) -> pl.DataFrame:

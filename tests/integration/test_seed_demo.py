@@ -84,3 +84,61 @@ def test_seed_demo_names_an_unknown_registry(app: flask.Flask) -> None:
     result = app.test_cli_runner().invoke(args=["seed-demo", "--registry", "hip"])
     assert result.exit_code != 0
     assert "no registry 'hip'" in result.output and "stroke" in result.output
+
+
+def test_both_demo_registries_live_side_by_side_and_share_their_patients(
+    app: flask.Flask,
+) -> None:
+    """Synthetic ids depend on birth date, sex and seed only, so the two registries share
+    people, as real registries do: a person is one patient row, whichever registry holds
+    them, and seeding one registry again leaves the other's records and patients alone."""
+    runner = app.test_cli_runner()
+    database: Database = app.extensions["database"]
+
+    def seed(registry: str) -> None:
+        result = runner.invoke(
+            args=["seed-demo", "--registry", registry, "--registrations", "2000", "--seed", "4"]
+        )
+        assert result.exit_code == 0, result.output
+
+    def counts() -> dict[str, int]:
+        with database.reading() as session:
+            rows = session.execute(
+                select(Registry.key, func.count(Registration.id))
+                .join(Registration, Registration.registry_id == Registry.id)
+                .group_by(Registry.key)
+            ).all()
+        return {str(key): int(n) for key, n in rows}
+
+    seed("stroke")
+    seed("hipfracture")
+    with database.reading() as session:
+        patients = session.scalar(select(func.count(Patient.id)))
+        linked = session.scalar(select(func.count(func.distinct(Registration.patient_id))))
+        shared = session.scalar(
+            select(func.count()).select_from(
+                select(Registration.patient_id)
+                .group_by(Registration.patient_id)
+                .having(func.count(func.distinct(Registration.registry_id)) == 2)
+                .subquery()
+            )
+        )
+    assert counts() == {"stroke": 2000, "hipfracture": 2000}
+    assert patients == linked and shared and shared > 0  # the same seed makes the same people
+    hip_before = _values_of(database, "hipfracture")
+    seed("stroke")
+    assert counts() == {"stroke": 2000, "hipfracture": 2000}
+    assert _values_of(database, "hipfracture") == hip_before
+    with database.reading() as session:
+        assert session.scalar(select(func.count(Patient.id))) == patients
+
+
+def _values_of(database: Database, registry: str) -> list[tuple[object, ...]]:
+    with database.reading() as session:
+        rows = session.execute(
+            select(Registration.id, Registration.patient_id, Registration.values)
+            .join(Registry, Registry.id == Registration.registry_id)
+            .where(Registry.key == registry)
+            .order_by(Registration.id)
+        ).all()
+    return [(r[0], r[1], json.dumps(r[2], sort_keys=True)) for r in rows]
