@@ -1,8 +1,9 @@
 """Indicator results computed once per registry and data version, shared by every worker.
 
 Results depend only on the finished registrations (and the unit tree and coverage counts
-that come with them), and every committed change of a complete or locked registration bumps
-the registry's data version (a draft's saves do not: drafts never count). So the results of
+that come with them) and the published aggregate uploads, and every committed change of a
+complete or locked registration, like every publication, bumps the registry's data version
+(a draft's saves do not: drafts never count). So the results of
 one version are computed once and kept as Parquet: in Redis under
 `results:<database>:<registry>:v<version>` when `CACHE_URL` is a redis:// URL (several
 workers share nothing else), otherwise as files under `instance/results/`. Only the newest
@@ -39,6 +40,7 @@ from typing import NamedTuple, Protocol
 import polars as pl
 import redis
 
+from data_access.aggregate_uploads import published_counts
 from data_access.database import Database
 from data_access.reference_data import read_units
 from data_access.snapshot import (
@@ -53,6 +55,7 @@ from data_access.snapshot import (
 from entry.registry_folder import RegistryFolder
 from indicators import Indicator
 from indicators.engine import compute_results
+from indicators.uploaded import uploaded_results, with_uploaded
 from portal.settings import Settings
 
 Compute = Callable[..., pl.DataFrame]
@@ -377,12 +380,16 @@ class _RedisStore:
 def _fresh_results(
     settings: Settings, database: Database, registry: RegistryFolder, compute: Compute
 ) -> pl.DataFrame:
-    return compute(
+    units, coverage = read_units(database), read_coverage(database, registry.key)
+    computed = compute(
         snapshot(database, registry.key, registry.dictionary, _snapshot_folder(settings)),
         registry.indicators,
-        read_units(database),
-        coverage=read_coverage(database, registry.key),
+        units,
+        coverage=coverage,
     )
+    counts = published_counts(database, registry.key)  # aggregate uploads, published
+    uploaded = uploaded_results(counts, registry.indicators, units, coverage=coverage)
+    return with_uploaded(computed, uploaded, registry.indicators)
 
 
 def _snapshot_folder(settings: Settings) -> Path:

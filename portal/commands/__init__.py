@@ -5,6 +5,7 @@ from __future__ import annotations
 import flask
 
 from portal.commands import (
+    aggregate,
     audit,
     backup,
     database,
@@ -18,6 +19,17 @@ from portal.commands import (
 
 
 def init_app(server: flask.Flask) -> None:
-    for module in (database, users, audit, backup, dictionary, tokens, import_file, prom, reports):
+    for module in (
+        database,
+        users,
+        audit,
+        backup,
+        dictionary,
+        tokens,
+        import_file,
+        prom,
+        reports,
+        aggregate,
+    ):
         for command in module.COMMANDS:
             server.cli.add_command(command)
