@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dash
@@ -21,9 +21,11 @@ import flask
 import polars as pl
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from data_access.access import scope_for_user
 from data_access.accounts import create_user, find_user_id, grant
+from data_access.api_tokens import create_token
 from data_access.audit import SYSTEM
 from data_access.database import Database
 from data_access.models import Patient, Registration, Registry
@@ -123,18 +125,20 @@ def _client(world: World, persona: str) -> FlaskClient:
 
 
 def _forbidden_markers(world: World, persona: str) -> list[str]:
-    """Markers of every patient this persona may not see."""
+    """Markers of every patient this persona may not see: all of them outside the units
+    whose records it reads, but an analyst's export carries the pseudonyms of its units."""
     role = PERSONAS[persona]
     if role is None:
         return [m for values in world.markers.values() for m in values]
     user_id = find_user_id(world.database, persona.replace("_", "-"))
     scope = scope_for_user(world.database, user_id)
-    return [
-        marker
-        for (registry, unit), values in world.markers.items()
-        if not scope.may_read_records(registry, unit)
-        for marker in values
-    ]
+    forbidden = []
+    for (registry, unit), (masked, national_id, linked) in world.markers.items():
+        if not scope.may_read_records(registry, unit):
+            forbidden += [masked, national_id]
+            if unit not in scope.units(registry, "analyst"):
+                forbidden.append(linked)
+    return forbidden
 
 
 def _callbacks(app: flask.Flask) -> dict[str, dict[str, object]]:
@@ -315,3 +319,37 @@ def test_a_refused_logged_in_user_is_audited(world: World) -> None:
             select(AuditEvent).where(AuditEvent.action == "access.denied")
         ).one()
     assert event.username == "clinician-a" and event.details["requirement"] == "admin"
+
+
+@pytest.mark.parametrize("persona", list(PERSONAS))
+def test_registry_routes_as_every_persona(world: World, persona: str) -> None:
+    """Exports and the API name their registry in the path: a grant on one registry opens
+    nothing of the other, whichever registry the address names."""
+    client = _client(world, persona)
+    forbidden = _forbidden_markers(world, persona)
+    with world.database.reading() as session:
+        ids = session.scalars(select(Registration.id)).all()
+    addresses = [
+        f"/export/{registry}.{fmt}?variables=admission_date&pseudonyms=1"
+        for registry in REGISTRIES
+        for fmt in ("csv", "parquet")
+    ] + [f"/api/v1/registrations/{i}" for i in ids]
+    for registry in REGISTRIES:
+        addresses += [
+            f"/api/v1/registries/{registry}/{what}" for what in ("registrations", "results")
+        ]
+    role = PERSONAS[persona]
+    if role is not None and role[0] != "admin":  # its own API token: own registry and units
+        moment = datetime.now(UTC)
+        token = create_token(
+            world.database, None, SYSTEM, name=f"{persona} token", registry_key=role[2],
+            role=role[0], unit_ids=[role[1]], expires_at=moment + timedelta(days=1),
+            owner_user_id=find_user_id(world.database, persona.replace("_", "-")), moment=moment,
+        ).secret  # fmt: skip
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    for address in addresses:
+        response = client.get(address)
+        assert response.status_code in {200, 400, 401, 403, 404}, (persona, address)
+        body = response.get_data()
+        for marker in forbidden:
+            assert marker.encode() not in body, (persona, address, marker)
