@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, Literal, cast
 
@@ -364,9 +365,16 @@ def revoke(database: Database, actor: Actor, grant_id: int) -> None:
 
 
 def create_demo_users(
-    database: Database, registry_key: str, password: str, *, actor: Actor = SYSTEM
+    database: Database,
+    registry_key: str,
+    password: str,
+    *,
+    actor: Actor = SYSTEM,
+    units: Mapping[str, int] | None = None,
 ) -> list[tuple[str, str, int]]:
-    """One demo account per role in a registry (see `DEMO_USERS`), all with `password`.
+    """One demo account per role in a registry (see `DEMO_USERS`), all with `password`;
+    `units` gives an account another unit in this registry (one that registers at hospitals
+    has no records at the neurology departments), by user name.
 
     Idempotent: an account that exists keeps its password and state, and only a missing
     grant is added. Returns (user name, role, unit id) of every demo account.
@@ -386,7 +394,7 @@ def create_demo_users(
         if nation is None:
             raise AccountError("unknown_unit", "the organisation tree is empty; migrate first")
         for username, display_name, role, unit in DEMO_USERS:
-            unit_id = nation if unit is None else unit
+            unit_id = (units or {}).get(username) or (nation if unit is None else unit)
             user = session.scalar(select(User).where(User.username == username))
             if user is None:
                 user = _insert_user(

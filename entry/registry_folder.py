@@ -10,7 +10,7 @@ a broken folder stops start-up with the file and the problem named.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -55,6 +55,9 @@ class RegistryFolder:
     """Every version of every patient questionnaire, in the order of `questionnaires.yaml`."""
     fhir_mapping: FhirMapping | None = None
     """How FHIR bundles become draft registrations; None where the folder has no mapping."""
+    demo_units: Mapping[str, int] = field(default_factory=dict)
+    """The unit of a demo account in this registry, by user name (`demo_units:`), where the
+    accounts' own departments hold none of its records."""
     position: int = 100
     """Where the registry stands in lists (`position:` in registry.yaml), lower first, then
     by key; the first is the one a page without `?registry=` shows."""
@@ -120,6 +123,7 @@ def read_registry_folder(folder: Path) -> RegistryFolder:
                 folder / MAPPING_FILE, dictionary, str(raw["event_date_variable"])
             ),
             position=int(raw.get("position", 100)),
+            demo_units={str(k): int(v) for k, v in (raw.get("demo_units") or {}).items()},
         )
     except KeyError as error:
         raise RegistryFolderError(f"{settings_file}: missing key {error}") from error

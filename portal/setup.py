@@ -14,6 +14,7 @@ from data_access.models import Registration, Registry
 from data_access.org_tree import read_unit_tree
 from data_access.reference_data import ensure_registry, sync_units
 from entry.registry_folder import RegistryFolder
+from entry.synthetic_description import DESCRIPTION_FILE
 from portal.catalogue import installed_registries
 from portal.demo import seed_demo
 from portal.settings import Settings
@@ -52,7 +53,9 @@ def seed_empty_demo_registries(server: flask.Flask) -> None:
                     database, settings, registry, settings.demo_registrations, settings.demo_seed
                 )
                 if settings.environment != "production":  # their password is public
-                    create_demo_users(database, registry.key, settings.demo_password)
+                    create_demo_users(
+                        database, registry.key, settings.demo_password, units=registry.demo_units
+                    )
 
 
 def registration_count(database: Database, registry_key: str) -> int:
@@ -66,4 +69,4 @@ def registration_count(database: Database, registry_key: str) -> int:
 
 
 def _has_generator(registry: RegistryFolder) -> bool:
-    return (registry.path / "synthetic.py").exists()
+    return any((registry.path / name).exists() for name in (DESCRIPTION_FILE, "synthetic.py"))

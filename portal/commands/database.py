@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 from data_access import migrate
 from data_access.accounts import AccountError, create_demo_users
 from data_access.database import Database
+from entry.registry_folder import RegistryFolder
 from portal import setup
 from portal.catalogue import installed_registries
 from portal.commands.users import cli_actor
@@ -74,21 +75,24 @@ def seed_demo_command(registrations: int, seed: int, registry_key: str, with_use
             f"no registry {registry_key!r}; installed: {', '.join(sorted(registries)) or 'none'}",
             param_hint="--registry",
         )
+    registry = registries[registry_key]
     setup.prepare_database(flask.current_app, _database())
-    report = seed_demo(_database(), settings, registries[registry_key], registrations, seed)
+    report = seed_demo(_database(), settings, registry, registrations, seed)
     click.echo(
         f"Stored {report.registrations:,} registrations for {report.patients:,} patients in "
         f"registry {report.registry}: generated in {report.generate_seconds:.1f} s, "
         f"stored in {report.store_seconds:.1f} s. Truth file: {report.truth_path}"
     )
     if with_users:
-        _seed_demo_users(registry_key, settings.demo_password)
+        _seed_demo_users(registry, settings.demo_password)
 
 
-def _seed_demo_users(registry_key: str, password: str) -> None:
+def _seed_demo_users(registry: RegistryFolder, password: str) -> None:
     """Demo accounts that exist already are kept as they are (a re-seed changes no password)."""
     try:
-        demo_users = create_demo_users(_database(), registry_key, password, actor=cli_actor())
+        demo_users = create_demo_users(
+            _database(), registry.key, password, actor=cli_actor(), units=registry.demo_units
+        )
     except AccountError as error:
         raise click.ClickException(f"demo users: {error.message}") from None
     click.echo("Demo users (password from DEMO_PASSWORD, or the documented default):")

@@ -7,6 +7,8 @@ import json
 import flask
 from sqlalchemy import func, select
 
+from data_access.access import scope_for_user
+from data_access.accounts import find_user_id
 from data_access.database import Database
 from data_access.models import AuditEvent, CoverageCount, Patient, Registration, Registry
 from data_access.patient_identity import NationalIdCipher, pseudonym
@@ -142,3 +144,28 @@ def _values_of(database: Database, registry: str) -> list[tuple[object, ...]]:
             .order_by(Registration.id)
         ).all()
     return [(r[0], r[1], json.dumps(r[2], sort_keys=True)) for r in rows]
+
+
+def test_demo_users_work_where_each_registry_registers(app: flask.Flask) -> None:
+    """The hip-fracture registry registers at hospitals, so its registry folder puts the demo
+    clinician and registrar at the hospitals of their stroke departments; each can then open
+    records of its unit in both registries."""
+    runner = app.test_cli_runner()
+    database: Database = app.extensions["database"]
+    for registry in ("stroke", "hipfracture"):
+        result = runner.invoke(
+            args=["seed-demo", "--registry", registry, "--registrations", "1500", "--seed", "2"]
+        )
+        assert result.exit_code == 0, result.output
+    scope = scope_for_user(database, find_user_id(database, "demo-registrar"))
+    with database.reading() as session:
+        for registry in ("stroke", "hipfracture"):
+            units = set(
+                session.scalars(
+                    select(Registration.unit_id)
+                    .join(Registry, Registry.id == Registration.registry_id)
+                    .where(Registry.key == registry)
+                )
+            )
+            assert any(scope.may_edit_records(registry, unit) for unit in units), registry
+    assert 974589095 in scope.units("hipfracture", "registrar")  # the hospital, subtree and all
