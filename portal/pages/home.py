@@ -13,6 +13,7 @@ from indicators import Indicator
 from portal import urls
 from portal.catalogue import installed_registries
 from portal.components.shell import page_frame
+from portal.extensions import installed_extension
 from portal.i18n import normalise_language, number, percent, request_language, translate
 from portal.public_data import public_frame
 from portal.registry_key_numbers import KeyNumbers, key_numbers
@@ -44,6 +45,7 @@ def _registry_section(registry: RegistryFolder, language: str) -> html.Section:
             *_key_numbers_list(registry, language),
             _registry_link(registry, "results", urls.results(registry.key, language), language),
             _registry_link(registry, "codebook", urls.codebook(registry.key, language), language),
+            *_extension_links(registry, language),
             html.H3(translate("home.indicators", language)),
             html.Ul(
                 className="indicator-list",
@@ -57,6 +59,24 @@ def _registry_link(registry: RegistryFolder, kind: str, href: str, language: str
     name = registry.name.in_language(language)
     text = translate(f"home.{kind}_link", language, registry=name)
     return html.P(dcc.Link(text, href=href, id=f"{kind}-link-{registry.key}"))
+
+
+def _extension_links(registry: RegistryFolder, language: str) -> list[html.P]:
+    """The registry's own public pages (registry extensions, docs/extensions.md)."""
+    extension = installed_extension(registry.key)
+    if extension is None:
+        return []
+    return [
+        html.P(
+            dcc.Link(
+                page.title.in_language(language),
+                href=urls.page_url(page.path, language),
+                id=f"extension-link-{registry.key}-{page.suffix}",
+            )
+        )
+        for page in extension.pages.values()
+        if page.roles is None
+    ]
 
 
 def _indicator_item(indicator: Indicator, language: str) -> html.Li:

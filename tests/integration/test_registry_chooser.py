@@ -80,3 +80,13 @@ def _links(tree: object) -> list[tuple[str, str, bool]]:
     if "href" in props:
         return [(str(props["children"]), str(props["href"]), "aria-current" in props)]
     return _links(props.get("children"))
+
+
+def test_the_front_page_links_each_registrys_own_public_pages(sqlite_app: flask.Flask) -> None:
+    client = sqlite_app.test_client()
+    content = json.loads(render_page(client, "/", ""))
+    link = find_component(content, "extension-link-hipfracture-tid-til-operasjon")
+    assert link is not None
+    assert link["props"]["href"] == "/registries/hipfracture/tid-til-operasjon"
+    page = render_page(client, "/registries/hipfracture/tid-til-operasjon", "")
+    assert "Tid til operasjon" in page
