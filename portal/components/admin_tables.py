@@ -37,6 +37,9 @@ ADMIN_PAGES: tuple[tuple[str, str, Requirement], ...] = (
     ("/admin/users", "admin.users.title", "installation_admin"),
     ("/admin/grants", "admin.grants.title", "admin"),
     ("/admin/audit", "admin.audit.title", "installation_admin"),
+    # Uploads replace a registry's numbers for every unit: admins of the whole registry
+    # (portal/aggregate_requests.may_upload checks the registry itself).
+    ("/admin/aggregate", "aggregate.title", "installation_admin"),
 )
 
 Cell = Component | str | int | None

@@ -868,5 +868,5 @@ def test_the_admin_menu_lists_what_the_user_may_open(portal: flask.Flask) -> Non
         nav = next(c for c in components(tree) if c["props"].get("className") == "admin-menu")
         return [text_of(item) for item in components(nav["props"]) if item["type"] == "Li"]
 
-    assert menu(root) == ["Brukere", "Tilganger", "Logg"]
+    assert menu(root) == ["Brukere", "Tilganger", "Logg", "Last opp indikatordata"]
     assert menu(finnmark) == ["Tilganger"]
