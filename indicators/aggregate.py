@@ -106,7 +106,7 @@ def unit_aggregates(compiled: Sequence[CompiledIndicator]) -> list[pl.Expr]:
                 pl.col(f"_d{i}").sum().alias(f"_den{i}"),
                 pl.col(f"_n{i}").sum().alias(f"_num{i}"),
             ]
-        else:
+        elif item.indicator.type == "mean":
             value = pl.col(item.value_column).cast(pl.Float64)
             mean = pl.when(value.count() > 0).then(fixed_order_sum(value) / value.count())
             aggregates += [
@@ -114,19 +114,23 @@ def unit_aggregates(compiled: Sequence[CompiledIndicator]) -> list[pl.Expr]:
                 mean.alias(f"_mean{i}"),
                 fixed_order_sum((value - mean) ** 2).alias(f"_m2{i}"),
             ]
+        else:  # a median's estimate comes from its values (`median_values`), not from sums
+            aggregates.append(pl.col(item.value_column).count().alias(f"_den{i}"))
     return aggregates
 
 
 def _long(item: CompiledIndicator, per_unit: pl.LazyFrame) -> pl.LazyFrame:
-    i, proportion = item.position, item.indicator.type == "proportion"
+    i, kind = item.position, item.indicator.type
     return per_unit.select(
         pl.lit(item.key).alias("indicator"),
         "unit_id",
         "period",
         pl.col(f"_den{i}").cast(pl.Int64).alias("denominator"),
-        (pl.col(f"_num{i}") if proportion else pl.lit(None)).cast(pl.Int64).alias("numerator"),
-        (pl.lit(None) if proportion else pl.col(f"_mean{i}")).cast(pl.Float64).alias("mean"),
-        (pl.lit(None) if proportion else pl.col(f"_m2{i}")).cast(pl.Float64).alias("m2"),
+        (pl.col(f"_num{i}") if kind == "proportion" else pl.lit(None))
+        .cast(pl.Int64)
+        .alias("numerator"),
+        (pl.col(f"_mean{i}") if kind == "mean" else pl.lit(None)).cast(pl.Float64).alias("mean"),
+        (pl.col(f"_m2{i}") if kind == "mean" else pl.lit(None)).cast(pl.Float64).alias("m2"),
     )
 
 
@@ -135,28 +139,37 @@ def sums_by_unit(
 ) -> pl.DataFrame:
     """Denominator, numerator, mean and M2 of every indicator at every unit of the tree.
 
-    Only units with at least one registration in the denominator get a row.
+    Only units with at least one registration in the denominator get a row. Means (mean
+    and M2, combined in a fixed order) and counts are summed in separate queries, so that
+    the costlier sums are only taken where there is a mean; the rows come in no set order.
     """
-    long = pl.concat([_long(item, per_unit.lazy()) for item in compiled])
     n = pl.col("denominator").sum()
     mean = fixed_order_sum(pl.col("denominator") * pl.col("mean")) / n
     deviations = pl.col("denominator") * (pl.col("mean") - mean) ** 2
-    return (
-        long.filter(pl.col("denominator") > 0)
-        .join(ancestors, on="unit_id", maintain_order="left")
-        .group_by(
-            "indicator", "period", pl.col("ancestor_id").alias("unit_id"), maintain_order=True
-        )
-        .agg(
-            n.alias("denominator"),
-            pl.when(pl.col("numerator").is_not_null().any())
-            .then(pl.col("numerator").sum())
-            .alias("numerator"),
-            mean.alias("mean"),
-            (fixed_order_sum(pl.col("m2")) + fixed_order_sum(deviations)).alias("m2"),
-        )
-        .collect()
-    )
+    counted = [
+        n.alias("denominator"),
+        pl.when(pl.col("numerator").is_not_null().any())
+        .then(pl.col("numerator").sum())
+        .alias("numerator"),
+    ]
+    averaged = [
+        *counted,
+        mean.alias("mean"),
+        (fixed_order_sum(pl.col("m2")) + fixed_order_sum(deviations)).alias("m2"),
+    ]
+    counted += [pl.lit(None, dtype=pl.Float64).alias(name) for name in ("mean", "m2")]
+    queries = []
+    for means, aggregates in ((False, counted), (True, averaged)):
+        items = [item for item in compiled if (item.indicator.type == "mean") == means]
+        if items:
+            queries.append(
+                pl.concat([_long(item, per_unit.lazy()) for item in items])
+                .filter(pl.col("denominator") > 0)
+                .join(ancestors, on="unit_id")
+                .group_by("indicator", "period", pl.col("ancestor_id").alias("unit_id"))
+                .agg(aggregates)
+            )
+    return pl.concat(pl.collect_all(queries))
 
 
 def median_values(

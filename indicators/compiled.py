@@ -42,7 +42,9 @@ class CompiledIndicator:
     @property
     def outcome(self) -> pl.Expr:
         """What a risk model predicts: the numerator (0/1) of a proportion, else the value."""
-        return self.numerator if self.numerator is not None else pl.col(self.value_column)
+        outcome = self.numerator if self.numerator is not None else self.value
+        assert outcome is not None  # a proportion has a numerator, a mean or median a value
+        return outcome
 
 
 def compile_indicators(

@@ -1,11 +1,11 @@
 """`compute_results`: registrations, indicators and the unit tree in, results out.
 
 DESIGN.md, "The engine's contract", fixes the entry point and the columns; docs/methods.md
-says what each number means. The registrations are read in one parallel batch of queries
-(the counts of every indicator, the values of medians, the covariate patterns of risk
-models, one query for all models that share their covariates), and once more by fitted risk
-models, to sum each registration's prediction per unit; everything else works on frames the
-size of the results.
+says what each number means. The registrations are read by three batches of queries: the
+covariate patterns of risk models (one query for all models that share their covariates);
+the counts of every indicator and the values of medians, read while the models are fitted;
+and, by fitted risk models, each registration's prediction, summed per unit. Everything
+else works on frames the size of the results.
 
 A mean's or median's `denominator` is the number of registrations in the denominator with a
 known value, the n of its estimate. Registrations without an `event_date` have no period and
@@ -15,6 +15,7 @@ are not counted; a registration at a unit missing from the tree is an error.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -106,19 +107,26 @@ def compute_results(
     shared = _sharing_covariates(compiled)
     fitted = [item for items in shared for item in items]
     stored = [item for item in compiled if _stored(item)]
-    [per_unit], median_sorted, stored_sums, shared_patterns = _collect_batches(
-        [rows.group_by("unit_id", "period", maintain_order=True).agg(unit_aggregates(compiled))],
-        [median_values(rows, item, ancestors) for item in medians],
-        [stored_expected(_risk_rows(frame, item)) for item in stored],
-        [_national_patterns(frame, items) for items in shared],
-    )
+    # The risk models' patterns are read first; while the models are fitted (numpy, one
+    # core), the counts and medians are read on another thread (polars releases the GIL).
+    [shared_patterns] = _collect_batches([_national_patterns(frame, items) for items in shared])
+    with ThreadPoolExecutor(max_workers=1) as background:
+        counting = background.submit(
+            _collect_batches,
+            # Per-unit frames come in any row order: their sums do not depend on it, and
+            # the results are sorted by their key.
+            [rows.group_by("unit_id", "period").agg(unit_aggregates(compiled))],
+            [median_values(rows, item, ancestors) for item in medians],
+            [stored_expected(_risk_rows(frame, item)) for item in stored],
+        )
+        patterns = _patterns_by_model(shared, shared_patterns)
+        expected_queries = [
+            _fit(item, found)[0].expected_by_unit(_risk_rows(frame, item))
+            for item, found in zip(fitted, patterns, strict=True)
+        ]
+        [fitted_sums] = _collect_batches(expected_queries)
+        [per_unit], median_sorted, stored_sums = counting.result()
     check_units(per_unit, tree)
-    patterns = _patterns_by_model(shared, shared_patterns)
-    expected_queries = [
-        _fit(item, found)[0].expected_by_unit(_risk_rows(frame, item))
-        for item, found in zip(fitted, patterns, strict=True)
-    ]
-    [fitted_sums] = _collect_batches(expected_queries)
     observed_expected = [
         found.with_columns(pl.lit(item.key).alias("indicator"))
         for item, found in zip([*stored, *fitted], [*stored_sums, *fitted_sums], strict=True)
@@ -186,16 +194,15 @@ def _with_period(frame: pl.LazyFrame) -> pl.LazyFrame:
     ).filter(pl.col("period").is_not_null())
 
 
-def _counted_outcome(item: CompiledIndicator, schema: pl.Schema) -> tuple[pl.Expr, pl.Expr]:
+def _counted_outcome(frame: pl.LazyFrame, item: CompiledIndicator) -> tuple[pl.Expr, pl.Expr]:
     """Which registrations a risk model sees, those in the denominator (with a known value,
     for means and medians), and their outcome. The outcome stays a whole number (Int64)
     where it is one, so that it sums exactly."""
-    outcome = item.numerator if item.numerator is not None else item.value
-    assert outcome is not None
+    outcome = item.outcome
     counted = (
         item.denominator if item.value is None else item.denominator & item.value.is_not_null()
     )
-    kind = pl.LazyFrame(schema=schema).select(outcome).collect_schema().dtypes()[0]
+    kind = frame.select(outcome).collect_schema().dtypes()[0]
     whole = kind.is_integer() or kind == pl.Boolean()
     return counted, outcome.cast(pl.Int64 if whole else pl.Float64)
 
@@ -205,7 +212,7 @@ def _risk_rows(frame: pl.LazyFrame, item: CompiledIndicator) -> pl.LazyFrame:
     expected value."""
     model = item.indicator.risk_model
     assert model is not None
-    counted, outcome = _counted_outcome(item, frame.collect_schema())
+    counted, outcome = _counted_outcome(frame, item)
     rows = _with_period(frame).filter(counted)
     if model.expected:
         expected = pl.col(model.expected).cast(pl.Float64).alias("expected_value")
@@ -226,13 +233,12 @@ def _sharing_covariates(compiled: Sequence[CompiledIndicator]) -> list[list[Comp
 
 def _national_patterns(frame: pl.LazyFrame, items: Sequence[CompiledIndicator]) -> pl.LazyFrame:
     """The patterns of models that share their covariates (see `risk.national_patterns`)."""
-    schema = frame.collect_schema()
     models: list[RiskModel] = []
     columns: list[pl.Expr] = []
     for k, item in enumerate(items):
         assert item.indicator.risk_model is not None
         models.append(item.indicator.risk_model)
-        counted, outcome = _counted_outcome(item, schema)
+        counted, outcome = _counted_outcome(frame, item)
         columns += [
             counted.alias(f"_counted{k}"),
             pl.when(counted).then(outcome).alias(f"_outcome{k}"),

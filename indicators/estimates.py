@@ -1,8 +1,9 @@
 """Estimates, intervals and funnel limits as columns of the results frame.
 
 The statistics themselves live in `indicators.intervals` and `indicators.funnel` and take
-numpy arrays; here they are applied to whole columns at once (masked by indicator type), and
-funnels once per indicator × period × level, the group their limits are defined over.
+numpy arrays; here they are applied to whole columns at once (masked by indicator type),
+funnels too: every indicator × period × level (the group a funnel's limits are defined over)
+in one call, each row labelled with its group.
 """
 
 from __future__ import annotations

@@ -1,20 +1,17 @@
-"""Logistic and Poisson regression on collapsed covariate patterns, by Newton–Raphson.
+"""Logistic and Poisson regression with statsmodels' `GLM`, on collapsed covariate patterns.
 
 Each row of the fit is one covariate pattern: `y` is its mean outcome (a proportion or a mean
-count) and `weight` its number of registrations, which gives the coefficients and standard
-errors of the fit on single registrations (statsmodels' `var_weights`).
+count) and `weight` its number of registrations, passed as `var_weights`, which gives the
+coefficients and standard errors of the fit on single registrations.
 
-The iteration is statsmodels' `GLM.fit(method="newton", optim_hessian="eim")` step for step:
-from the start, β ← β + (I + 1e-10·n·1)⁻¹ U with the score U = Xᵀw(y − μ) and the expected
-information I = Xᵀ diag(w·v(μ)) X (for these canonical links, logit and log, the observed
-one too, and the same iteration as IRLS), stopping when no coefficient moves by more than
-1e-8 or after 25 steps. Written out in numpy because statsmodels, for the same steps, finds
-the design's rank by a singular value decomposition of the whole design and evaluates the
-means several times a step, which made the fits most of `compute_results` at a million
-registrations; the unit tests hold the coefficients and standard errors to statsmodels' fit
-on single registrations. The caller gives the start, typically the previous period's
-coefficients, else the intercept-only model; the start changes the answer by far less than
-the tolerance.
+The fit is Newton–Raphson on the expected information (`method="newton"`,
+`optim_hessian="eim"`), which for these canonical links (logit, log) is the observed one and
+the same iteration as statsmodels' default IRLS, but works on the p × p information matrix
+instead of solving a least-squares problem on the whole design every step (several times
+slower on the tens of thousands of patterns of a national registry). It needs a start (without one,
+statsmodels would run three IRLS steps to find it): the caller's, typically the previous
+period's coefficients, else the intercept-only model. It stops when no coefficient moves by
+more than 1e-8, so the start changes the answer by far less than that.
 
 Terms that are linear combinations of the others (for example two missing-value flags that
 are always set together) are dropped before the fit and named, as R's `glm` reports them as
@@ -24,11 +21,13 @@ reported (`converged`, `warnings`), never raised.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import statsmodels.api as sm
 
 FloatArray = npt.NDArray[np.float64]
 Family = Literal["binomial", "poisson"]
@@ -42,20 +41,9 @@ made the risk fits most of a recomputation after each change of data."""
 TOLERANCE = 1e-8
 """Newton stops when no coefficient changes by more than this (statsmodels' default)."""
 
-RIDGE = 1e-10
-"""Added to the diagonal of the information per pattern, as statsmodels' Newton does (its
-`ridge_factor`), so that a step at near-separation does not fail on a singular matrix."""
-
-EPSILON = float(np.finfo(np.float64).eps)
-"""Means are kept this far from the ends of their range in the variance, as statsmodels'
-families clip them, so the information stays positive when predictions reach 0 or 1."""
-
 ALIASED = 1e-10
 """A term is aliased when, scaled to unit length, less than this share of its weighted sum of
 squares lies outside the span of the terms before it."""
-
-SINGULAR = "Inverting hessian failed, no bse or cov_params available"
-"""What statsmodels says when the information at the estimate cannot be inverted."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +57,10 @@ class GlmFit:
     converged: bool
     iterations: int
     warnings: tuple[str, ...]
+
+
+def _family(family: Family) -> sm.families.Family:
+    return sm.families.Binomial() if family == "binomial" else sm.families.Poisson()
 
 
 def null_start(family: Family, y: FloatArray, weight: FloatArray, terms: int) -> FloatArray:
@@ -104,35 +96,6 @@ def independent_columns(matrix: FloatArray, weight: FloatArray) -> list[int]:
     return kept
 
 
-def _mean_and_variance(family: Family, linear: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """μ from the linear predictor, and the variance function v(μ) with μ clipped away from
-    the ends of its range."""
-    if family == "binomial":
-        mean = 1.0 / (1.0 + np.exp(-linear))
-        clipped = np.clip(mean, EPSILON, 1.0 - EPSILON)
-        return mean, clipped * (1.0 - clipped)
-    mean = np.exp(linear)
-    return mean, np.clip(mean, EPSILON, None)
-
-
-def _linear(matrix: FloatArray, params: FloatArray) -> FloatArray:
-    """X·β. Matrix–vector products here are einsum loops, not `@`: OpenBLAS spreads them over
-    threads, which on a busy machine wait for cores, and they were ten to twenty times
-    slower than the loop (the p × p information, a matrix product, gains from BLAS)."""
-    linear: FloatArray = np.einsum("ij,j->i", matrix, params)
-    return linear
-
-
-def _score(matrix: FloatArray, residual: FloatArray) -> FloatArray:
-    """Xᵀr, as `_linear`."""
-    score: FloatArray = np.einsum("ij,i->j", matrix, residual)
-    return score
-
-
-def _information(matrix: FloatArray, weight: FloatArray, variance: FloatArray) -> FloatArray:
-    return (matrix.T * (weight * variance)) @ matrix
-
-
 def fit_glm(
     family: Family,
     y: FloatArray,
@@ -142,32 +105,34 @@ def fit_glm(
 ) -> GlmFit:
     """Fit mean outcome `y` on `matrix` (full column rank, first column the intercept) with
     `weight` registrations per row, from `start` (the intercept-only model if None)."""
-    params = null_start(family, y, weight, matrix.shape[1]) if start is None else start
-    ridge = RIDGE * y.size * np.eye(matrix.shape[1])
-    previous = np.full_like(params, np.inf)
-    iterations = 0
-    # exp overflows at separation, where the means are 0 or 1 as they should be.
-    with np.errstate(over="ignore", invalid="ignore"):
-        while iterations < MAX_ITERATIONS and np.any(np.abs(params - previous) > TOLERANCE):
-            mean, variance = _mean_and_variance(family, _linear(matrix, params))
-            score = _score(matrix, weight * (y - mean))
-            information = _information(matrix, weight, variance) + ridge
-            previous, params = params, params + np.linalg.solve(information, score)
-            iterations += 1
-        linear = _linear(matrix, params)
-        mean, variance = _mean_and_variance(family, linear)
-        notes: tuple[str, ...] = ()
-        try:
-            bse = np.sqrt(np.diag(np.linalg.inv(_information(matrix, weight, variance))))
-        except np.linalg.LinAlgError:
-            bse, notes = np.full_like(params, np.nan), (SINGULAR,)
+    if start is None:
+        start = null_start(family, y, weight, matrix.shape[1])
+    model = sm.GLM(y, matrix, family=_family(family), var_weights=weight, missing="none")
+    # statsmodels warns where a fit is not clean; the report states it instead (see
+    # `risk._fit_notes`), so warnings are kept as text, and numpy's overflow of exp at
+    # separation is expected.
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        result = model.fit(
+            method="newton",
+            optim_hessian="eim",
+            start_params=start,
+            maxiter=MAX_ITERATIONS,
+            tol=TOLERANCE,
+            disp=False,
+            warn_convergence=False,
+        )
+        params = np.asarray(result.params, dtype=np.float64)
+        bse = np.asarray(result.bse, dtype=np.float64)
+        linear = np.asarray(matrix @ params, dtype=np.float64)
+        fitted = np.asarray(model.predict(params), dtype=np.float64)
+    retvals = result.mle_retvals
     return GlmFit(
         params=params,
         bse=bse,
-        fitted=mean,
+        fitted=fitted,
         linear=linear,
-        # statsmodels counts a fit that stops at the last allowed step as not converged.
-        converged=iterations < MAX_ITERATIONS and bool(np.isfinite(params).all()),
-        iterations=iterations,
-        warnings=notes,
+        converged=bool(retvals["converged"]) and bool(np.isfinite(params).all()),
+        iterations=int(retvals["iterations"]),
+        warnings=tuple(dict.fromkeys(str(item.message) for item in caught)),
     )

@@ -5,15 +5,18 @@ whatever its quality. The engine therefore compares each unit's observed outcome
 expected for its own patients under a model fitted on the whole nation's registrations of the
 period. This module holds the statistics; `indicators.engine` decides which rows go in.
 
-The model (logistic for 0/1 outcomes, Poisson for counts) is fitted with statsmodels
-(`indicators.glm`) on collapsed covariate patterns: registrations with the same covariate
-values are one row of the fit, weighted by their number. A GLM on the patterns' mean outcome
-with those weights gives the same coefficients as the fit on single registrations (unit tests
-hold the two together, and to published coefficients), in a fraction of the time wherever
-the covariates are discrete, and no worse where they are not. Periods are fitted in order,
-each starting from the previous period's coefficients, which saves Newton steps and not
-precision. Expected values are then summed per unit in one more pass over the
-registrations, with each period's coefficients joined on, rather than per unit pattern.
+The model (logistic for 0/1 outcomes, Poisson for counts) is fitted by statsmodels' Newton
+steps (`indicators.glm`) on collapsed covariate patterns: registrations with the same
+covariate values are one row of the fit, weighted by their number. A GLM on the patterns'
+mean outcome with those weights gives the same coefficients as the fit on single
+registrations (unit tests hold the two together, and to published coefficients), in a
+fraction of the time wherever the covariates are discrete, and no worse where they are not.
+Models that share their covariates are collapsed in one pass. Every term any period may use
+is one column of a single design matrix over all periods' patterns; each period takes its
+block of rows and its own terms. Periods are fitted in order, each starting from the
+previous period's coefficients, which saves Newton steps and not precision. Expected values
+are then summed per unit in one more pass over the registrations, with each period's
+coefficients joined on, rather than per unit pattern.
 
 Missing covariates are never dropped silently: a missing number is set to the national median
 of the period and flagged by a term `<name>_missing`; a missing category is its own level
@@ -152,22 +155,37 @@ class FittedModel:
     coefficients: pl.DataFrame
 
     def expected_by_unit(self, rows: pl.LazyFrame) -> pl.LazyFrame:
-        """Observed (sum of outcomes) and expected (sum of predictions) per unit and period."""
+        """Observed (sum of outcomes) and expected (sum of predictions) per unit and period.
+
+        Each period's rows get its medians and coefficients as literals, which spares
+        joining a column per term onto every registration; the prediction is a column
+        before grouping, since inside the aggregation polars would evaluate it group by
+        group. Rows come in any order: the sums do not depend on it.
+        """
         if not self.terms:  # nothing was fitted: no registrations in any period
             return pl.LazyFrame(schema=OBSERVED_EXPECTED)
-        linear = pl.sum_horizontal(
-            expression * pl.col(f"_b{i}") for i, expression in enumerate(self.terms.values())
-        )
-        if self.family == "binomial":
-            predicted = 1.0 / (1.0 + (-linear).exp())
-        else:
-            predicted = linear.clip(upper_bound=700.0).exp()
-        # Predicted as a column before grouping: inside the aggregation polars would
-        # evaluate the expression group by group, several times slower.
+        periods = []
+        for row in self.coefficients.iter_rows(named=True):
+            linear = pl.sum_horizontal(
+                expression * row[f"_b{i}"] for i, expression in enumerate(self.terms.values())
+            )
+            if self.family == "binomial":
+                predicted = 1.0 / (1.0 + (-linear).exp())
+            else:
+                predicted = linear.clip(upper_bound=700.0).exp()
+            medians = [
+                pl.lit(value, dtype=pl.Float64).alias(name)
+                for name, value in row.items()
+                if name.startswith(_median_column(""))
+            ]
+            periods.append(
+                rows.filter(pl.col("period") == row["period"])
+                .with_columns(medians)
+                .select("period", "unit_id", "outcome", predicted.alias("predicted"))
+            )
         return (
-            rows.join(self.coefficients.lazy(), on="period", how="left", maintain_order="left")
-            .select("period", "unit_id", "outcome", predicted.alias("predicted"))
-            .group_by("period", "unit_id", maintain_order=True)
+            pl.concat(periods)
+            .group_by("period", "unit_id")
             .agg(
                 exact_sum(pl.col("outcome"), rows.collect_schema()["outcome"]).alias("observed"),
                 fixed_order_sum(pl.col("predicted")).alias("expected"),
@@ -405,7 +423,7 @@ def stored_expected(rows: pl.LazyFrame) -> pl.LazyFrame:
     (SAPS II, EuroSCORE). Registrations without an expected value are left out of both."""
     known = pl.col("expected_value").is_not_null()
     outcome = pl.col("outcome").filter(known)
-    return rows.group_by("period", "unit_id", maintain_order=True).agg(
+    return rows.group_by("period", "unit_id").agg(
         exact_sum(outcome, rows.collect_schema()["outcome"]).alias("observed"),
         fixed_order_sum(pl.col("expected_value").filter(known)).alias("expected"),
     )
