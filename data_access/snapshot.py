@@ -13,14 +13,20 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Text, cast, select
 
 from data_access.database import Database
-from data_access.models import PUBLISHED_STATUSES, CoverageCount, Registration, Registry
+from data_access.models import (
+    PUBLISHED_STATUSES,
+    REGISTRATION_STATUSES,
+    CoverageCount,
+    Registration,
+    Registry,
+)
 from entry.dictionary_logic import has_number_codes
 from entry.dictionary_model import CHOICE_TYPES, Dictionary, Variable
 
@@ -93,12 +99,21 @@ def data_version(database: Database, registry_key: str) -> int:
     return int(version or 0)
 
 
+def finished_frame(database: Database, registry_key: str, dictionary: Dictionary) -> pl.DataFrame:
+    """The finished (complete or locked) registrations only, as the snapshot keeps them:
+    drafts never count in results, and their saves do not move the data version."""
+    return registration_frame(database, registry_key, dictionary, statuses=PUBLISHED_STATUSES)
+
+
 def registration_frame(
-    database: Database, registry_key: str, dictionary: Dictionary
+    database: Database,
+    registry_key: str,
+    dictionary: Dictionary,
+    *,
+    statuses: Sequence[str] = REGISTRATION_STATUSES,
 ) -> pl.DataFrame:
-    """Every finished (complete or locked) registration of the registry with one typed
-    column per dictionary variable: drafts never count in results, and their saves do not
-    move the data version this frame is kept under.
+    """Every registration of the registry in `statuses`, with one typed column per
+    dictionary variable.
 
     The JSON arrives as text (no per-row parsing in Python) and is decoded by polars against
     an explicit struct type; the `_skipped` and `_acknowledged` keys are simply not asked for.
@@ -112,7 +127,7 @@ def registration_frame(
             cast(Registration.values, Text).label("values"),
         )
         .join(Registry, Registry.id == Registration.registry_id)
-        .where(Registry.key == registry_key, Registration.status.in_(PUBLISHED_STATUSES))
+        .where(Registry.key == registry_key, Registration.status.in_(statuses))
         .order_by(Registration.id)
     )
     with database.reading() as session:
@@ -225,7 +240,7 @@ def snapshot(
     dictionary: Dictionary,
     folder: Path,
     *,
-    build: FrameBuilder = registration_frame,
+    build: FrameBuilder = finished_frame,
 ) -> pl.DataFrame:
     """The registry's typed registrations, read from Parquet while the data version holds.
 

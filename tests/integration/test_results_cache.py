@@ -26,7 +26,7 @@ from data_access.database import Database
 from data_access.models import Registration
 from data_access.record_commands import update_registration
 from data_access.reference_data import read_units
-from data_access.snapshot import data_version, read_coverage, registration_frame
+from data_access.snapshot import data_version, finished_frame, read_coverage
 from indicators.engine import compute_results
 from portal.results_cache import (
     cached_results,
@@ -115,7 +115,7 @@ def redis_client() -> Iterator[redis.Redis]:
 
 def _direct(database: Database) -> pl.DataFrame:
     return compute_results(
-        registration_frame(database, "stroke", STROKE.dictionary),
+        finished_frame(database, "stroke", STROKE.dictionary),
         STROKE.indicators,
         read_units(database),
         coverage=read_coverage(database, "stroke"),
