@@ -85,6 +85,23 @@ def _national_ids() -> list[str]:
 
 
 def _writer(
+    url: str,
+    scope: AccessScope,
+    national_ids: list[str],
+    stop: threading.Event,
+    acknowledged: list[Acknowledged],
+    failures: list[BaseException],
+) -> None:
+    """One writer with a connection of its own, as each worker process of a portal has (20
+    threads sharing one pool of 15 waited for connections, not for the database)."""
+    database = Database(url)
+    try:
+        _write(database, scope, national_ids, stop, acknowledged, failures)
+    finally:
+        database.dispose()
+
+
+def _write(
     database: Database,
     scope: AccessScope,
     national_ids: list[str],
@@ -153,7 +170,7 @@ def test_backup_under_load_holds_every_acknowledged_write_whole(
                 threading.Thread(
                     target=_writer,
                     args=(
-                        source,
+                        source_url,
                         scope,
                         national_ids[i * PER_WRITER : (i + 1) * PER_WRITER],
                         stop,
