@@ -54,7 +54,9 @@ denominators <- list(
   survival_30_days = everyone,
   followup_3m = function(d) yes(d$alive_30_days == 1),
   independent_3m = function(d) yes(d$followup_done == 1 & d$prestroke_mrs <= 2),
-  length_of_stay = function(d) yes(d$died_in_hospital == 0)
+  length_of_stay = function(d) yes(d$died_in_hospital == 0),
+  prom_response_3m = function(d) yes(d$prom_3m_invited == 1),
+  eq5d_index_3m = function(d) yes(d$prom_3m_answered == 1) & !is.na(d$eq5d_index_3m)
 )
 numerators <- list(
   thrombolysis = function(d) yes(d$thrombolysis == 1),
@@ -65,9 +67,13 @@ numerators <- list(
   anticoagulant_atrial_fibrillation = function(d) yes(d$anticoagulant_discharge == 1),
   survival_30_days = function(d) yes(d$alive_30_days == 1),
   followup_3m = function(d) yes(d$followup_done == 1),
-  independent_3m = function(d) yes(d$mrs_3m <= 2)
+  independent_3m = function(d) yes(d$mrs_3m <= 2),
+  prom_response_3m = function(d) yes(d$prom_3m_answered == 1)
 )
-value_columns <- c(door_to_needle_median = "door_to_needle_minutes", length_of_stay = "length_of_stay")
+value_columns <- c(
+  door_to_needle_median = "door_to_needle_minutes", length_of_stay = "length_of_stay",
+  eq5d_index_3m = "eq5d_index_3m"
+)
 
 unknown <- setdiff(definitions$key, names(denominators))
 if (length(unknown)) stop("the R baseline has no hand-written definition of ", toString(unknown))

@@ -68,6 +68,8 @@ DENOMINATORS: dict[str, Mask] = {
     "followup_3m": lambda d: d.alive_30_days == 1,
     "independent_3m": lambda d: (d.followup_done == 1) & (d.prestroke_mrs <= 2),
     "length_of_stay": lambda d: d.died_in_hospital == 0,
+    "prom_response_3m": lambda d: d.prom_3m_invited == 1,
+    "eq5d_index_3m": lambda d: (d.prom_3m_answered == 1) & d.eq5d_index_3m.notna(),
 }
 NUMERATORS: dict[str, Mask] = {
     "thrombolysis": lambda d: d.thrombolysis == 1,
@@ -79,10 +81,12 @@ NUMERATORS: dict[str, Mask] = {
     "survival_30_days": lambda d: d.alive_30_days == 1,
     "followup_3m": lambda d: d.followup_done == 1,
     "independent_3m": lambda d: d.mrs_3m <= 2,
+    "prom_response_3m": lambda d: d.prom_3m_answered == 1,
 }
 VALUES: dict[str, str] = {
     "door_to_needle_median": "door_to_needle_minutes",
     "length_of_stay": "length_of_stay",
+    "eq5d_index_3m": "eq5d_index_3m",
 }
 
 
