@@ -96,32 +96,21 @@ def _writer(
     threads sharing one pool of 15 waited for connections, not for the database)."""
     database = Database(url)
     try:
-        _write(database, scope, national_ids, stop, acknowledged, failures)
+        for number, national_id in enumerate(national_ids):
+            if stop.is_set():
+                return
+            values = {**VALUES, "age": str(20 + number % 70)}
+            try:
+                saved = create_registration(
+                    database, scope, "stroke", HAMMERFEST, national_id, values, DICTIONARY, KEYS,
+                    event_date_variable="admission_date", status="complete",
+                )  # fmt: skip
+            except Exception as error:  # the test reports it; no write may fail here
+                failures.append(error)
+                return
+            acknowledged.append(Acknowledged(saved.registration_id, time.monotonic()))
     finally:
         database.dispose()
-
-
-def _write(
-    database: Database,
-    scope: AccessScope,
-    national_ids: list[str],
-    stop: threading.Event,
-    acknowledged: list[Acknowledged],
-    failures: list[BaseException],
-) -> None:
-    for number, national_id in enumerate(national_ids):
-        if stop.is_set():
-            return
-        values = {**VALUES, "age": str(20 + number % 70)}
-        try:
-            saved = create_registration(
-                database, scope, "stroke", HAMMERFEST, national_id, values, DICTIONARY, KEYS,
-                event_date_variable="admission_date", status="complete",
-            )  # fmt: skip
-        except Exception as error:  # the test reports it; no write may fail here
-            failures.append(error)
-            return
-        acknowledged.append(Acknowledged(saved.registration_id, time.monotonic()))
 
 
 def _registrations(database: Database) -> dict[int, tuple[Any, ...]]:
