@@ -137,17 +137,19 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         tags=("registrations",),
     ),
     Endpoint(
-        "GET", "/registrations/{registration_id}", "get_registration", "One registration",
-        "A registration the caller may read; 404 for one that is absent or out of scope alike.",
-        "authenticated", schemas.RegistrationDetail, path_parameters=(REGISTRATION_ID,),
+        "GET", "/registries/{registry}/registrations/{registration_id}", "get_registration",
+        "One registration",
+        "A registration of the registry the caller may read; 404 for one that is absent, out "
+        "of scope or of another registry alike.",
+        "authenticated", schemas.RegistrationDetail, path_parameters=(REGISTRY, REGISTRATION_ID),
         errors=AUTHENTICATED_ERRORS, tags=("registrations",),
     ),
     Endpoint(
-        "PATCH", "/registrations/{registration_id}", "update_registration",
-        "Change a registration",
+        "PATCH", "/registries/{registry}/registrations/{registration_id}",
+        "update_registration", "Change a registration",
         "Values overlay the stored ones. `version` must be the current version, else 409 with "
         "`current_version` and nothing is written. A complete record needs a `reason`.",
-        "authenticated", schemas.SaveOut, path_parameters=(REGISTRATION_ID,),
+        "authenticated", schemas.SaveOut, path_parameters=(REGISTRY, REGISTRATION_ID),
         body=schemas.RegistrationUpdate, errors=(*AUTHENTICATED_ERRORS, 409, 422),
         tags=("registrations",),
     ),

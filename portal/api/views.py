@@ -19,7 +19,7 @@ import flask
 import polars as pl
 
 from data_access import keyed_drafts, record_commands, registrations
-from data_access.access import AccessDenied, Role
+from data_access.access import AccessDenied, AccessScope, Role
 from data_access.keyed_drafts import HiddenValues, KeyConflict
 from data_access.record_commands import IdentityKeys, RecordRejected, StaleRecord
 from data_access.reference_data import unit_for_org_number
@@ -179,13 +179,9 @@ def list_registrations(
 
 
 def get_registration(
-    language: Language, registration_id: int, **_: object
+    language: Language, registry: str, registration_id: int, **_: object
 ) -> schemas.RegistrationDetail:
-    record = registrations.get_registration(
-        database(), current_scope(), registration_id, settings().national_id_key
-    )
-    if record is None:
-        raise ApiError(404, "not_found", "api.error.no_registration", "registration_id")
+    record = _registration_in(registry, registration_id, current_scope())
     base = _registration_out(
         {
             "id": record.id,
@@ -231,23 +227,23 @@ def create_registration(
         raise ApiError(400, "invalid", "api.error.national_id", "national_id") from None
     except RecordRejected as error:
         raise _rejected(error, folder, language) from None
-    location = f"/api/v1/registrations/{saved.registration_id}"
+    location = registration_location(folder.key, saved.registration_id)
     return _saved(
         saved.registration_id, saved.version, saved.status, True, saved.check, language
     ), {"Location": location}
 
 
 def update_registration(
-    language: Language, registration_id: int, body: schemas.RegistrationUpdate, **_: object
+    language: Language,
+    registry: str,
+    registration_id: int,
+    body: schemas.RegistrationUpdate,
+    **_: object,
 ) -> schemas.SaveOut:
     scope = current_scope()
     # Read first, through the scoped door: a record the caller may not read is "not found",
     # exactly like one that does not exist, so ids cannot be probed by writing.
-    record = registrations.get_registration(
-        database(), scope, registration_id, settings().national_id_key
-    )
-    if record is None:
-        raise ApiError(404, "not_found", "api.error.no_registration", "registration_id")
+    record = _registration_in(registry, registration_id, scope)
     folder = _registry(record.registry_key)
     try:
         saved = record_commands.update_registration(
@@ -322,7 +318,7 @@ def import_fhir_bundle(
         created=keyed.created,
         source_key=draft.source_key,
     )
-    location = f"{PREFIX}/registrations/{saved.registration_id}"
+    location = registration_location(folder.key, saved.registration_id)
     return out, {"Location": location}, 201 if keyed.created else 200
 
 
@@ -375,6 +371,24 @@ def _bundle_refused(problems: Sequence[BundleProblem], language: Language) -> Ap
         422, "invalid_bundle", "api.error.fhir_bundle", issues[0].field, issues=issues,
         count=len(issues),
     )  # fmt: skip
+
+
+def registration_location(registry_key: str, registration_id: int) -> str:
+    """Where a registration lives in the API: every path names its registry."""
+    return f"{PREFIX}/registries/{registry_key}/registrations/{registration_id}"
+
+
+def _registration_in(
+    registry: str, registration_id: int, scope: AccessScope
+) -> registrations.RegistrationRecord:
+    """The record through the scoped door; one of another registry is as absent as one out of
+    scope or missing, so a path cannot read a record by naming the wrong registry."""
+    record = registrations.get_registration(
+        database(), scope, registration_id, settings().national_id_key
+    )
+    if record is None or record.registry_key != _registry(registry).key:
+        raise ApiError(404, "not_found", "api.error.no_registration", "registration_id")
+    return record
 
 
 def _registry(key: str) -> RegistryFolder:

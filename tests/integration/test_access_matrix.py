@@ -333,7 +333,7 @@ def test_registry_routes_as_every_persona(world: World, persona: str) -> None:
         f"/export/{registry}.{fmt}?variables=admission_date&pseudonyms=1"
         for registry in REGISTRIES
         for fmt in ("csv", "parquet")
-    ] + [f"/api/v1/registrations/{i}" for i in ids]
+    ] + [f"/api/v1/registries/{r}/registrations/{i}" for r in REGISTRIES for i in ids]
     for registry in REGISTRIES:
         addresses += [
             f"/api/v1/registries/{registry}/{what}" for what in ("registrations", "results")

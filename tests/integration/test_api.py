@@ -213,7 +213,12 @@ def test_bad_query_parameters_name_the_parameter(world: World) -> None:
 def test_registrations_need_authentication(world: World) -> None:
     client = world.client()
     assert client.get(f"{PREFIX}/registries/stroke/registrations").status_code == 401
-    assert client.get(f"{PREFIX}/registrations/{world.registrations[UNIT_A]}").status_code == 401
+    assert (
+        client.get(
+            f"{PREFIX}/registries/stroke/registrations/{world.registrations[UNIT_A]}"
+        ).status_code
+        == 401
+    )
     created = client.post(f"{PREFIX}/registries/stroke/registrations", json={})
     assert created.status_code == 401
     assert created.get_json()["error"]["code"] == "unauthorized"
@@ -227,13 +232,16 @@ def test_a_token_of_unit_a_gets_nothing_of_unit_b(world: World, token: str) -> N
     forged = client.get(f"{PREFIX}/registries/stroke/registrations?unit={UNIT_B}").get_json()
     assert forged["registrations"] == []
     b_id = world.registrations[UNIT_B]
-    read = client.get(f"{PREFIX}/registrations/{b_id}")
-    absent = client.get(f"{PREFIX}/registrations/999999")
-    assert read.status_code == absent.status_code == 404
+    read = client.get(f"{PREFIX}/registries/stroke/registrations/{b_id}")
+    absent = client.get(f"{PREFIX}/registries/stroke/registrations/999999")
+    a_id = world.registrations[UNIT_A]
+    other_registry = client.get(f"{PREFIX}/registries/hipfracture/registrations/{a_id}")
+    assert read.status_code == absent.status_code == other_registry.status_code == 404
     assert read.get_json()["error"]["message"] == absent.get_json()["error"]["message"]
+    assert other_registry.get_json()["error"] == absent.get_json()["error"]  # paths name it
     assert mask_national_id(IDS[1]) not in read.get_data(as_text=True)
     changed = client.patch(
-        f"{PREFIX}/registrations/{b_id}",
+        f"{PREFIX}/registries/stroke/registrations/{b_id}",
         json={"version": 1, "values": {"nihss_admission": 3}},
     )
     assert changed.status_code == 404 and _version(world.database, b_id) == 1
@@ -256,7 +264,7 @@ def test_create_read_update_and_stale_update(world: World) -> None:
     saved = created.get_json()
     assert saved["version"] == 1 and saved["status"] == "draft"
     location = created.headers["Location"]
-    assert location == f"{PREFIX}/registrations/{saved['id']}"
+    assert location == f"{PREFIX}/registries/stroke/registrations/{saved['id']}"
     record = client.get(location).get_json()
     assert record["values"]["nihss_admission"] == 4 and record["editable"] is True
     assert record["national_id_masked"] == mask_national_id(IDS[2])
@@ -339,7 +347,7 @@ def test_errors_name_the_field(world: World, body: dict[str, object], field: str
 
 def test_complete_record_change_needs_a_reason(world: World) -> None:
     client = world.client("registrar-a")
-    url = f"{PREFIX}/registrations/{world.registrations[UNIT_A]}"
+    url = f"{PREFIX}/registries/stroke/registrations/{world.registrations[UNIT_A]}"
     complete = {
         "admission_date": "2025-03-01", "arrival_datetime": "2025-03-01T10:00",
         "onset_known": "0", "age": "74", "sex": "2", "stroke_type": "1",
@@ -355,7 +363,7 @@ def test_complete_record_change_needs_a_reason(world: World) -> None:
 
 def test_a_clinician_token_reads_but_may_not_write(world: World) -> None:
     client = world.client("clinician-a")
-    url = f"{PREFIX}/registrations/{world.registrations[UNIT_A]}"
+    url = f"{PREFIX}/registries/stroke/registrations/{world.registrations[UNIT_A]}"
     assert client.get(url).get_json()["editable"] is False
     refused = client.patch(url, json={"version": 1, "values": {"nihss_admission": 2}})
     assert refused.status_code == 403
@@ -414,7 +422,9 @@ def test_unknown_paths_and_methods_answer_json_in_the_callers_language(world: Wo
     unknown = _error(client.get(f"{PREFIX}/nope?lang=en"), 404)
     assert unknown["code"] == "not_found" and unknown["message"] == "The API has no such path."
     # Not an id: the portal's catch-all page would take it, but not under the API's prefix.
-    not_an_id = client.get(f"{PREFIX}/registrations/abc", headers={"Accept-Language": "nb"})
+    not_an_id = client.get(
+        f"{PREFIX}/registries/stroke/registrations/abc", headers={"Accept-Language": "nb"}
+    )
     assert _error(not_an_id, 404)["message"] == "API-et har ingen slik adresse."
     assert _error(client.post(f"{PREFIX}/nope"), 404)["code"] == "not_found"
 
@@ -427,9 +437,11 @@ def test_unknown_paths_and_methods_answer_json_in_the_callers_language(world: Wo
     )
     assert client.put(f"{PREFIX}/registries").headers["Allow"] == "GET, HEAD, OPTIONS"
 
-    too_big = _error(client.get(f"{PREFIX}/registrations/{2**31}"), 400)
+    too_big = _error(client.get(f"{PREFIX}/registries/stroke/registrations/{2**31}"), 400)
     assert too_big["field"] == "registration_id"
-    anonymous = _error(world.client().get(f"{PREFIX}/registrations/1?lang=en"), 401)
+    anonymous = _error(
+        world.client().get(f"{PREFIX}/registries/stroke/registrations/1?lang=en"), 401
+    )
     assert anonymous["message"] == "Send a valid API token, or log in (with the second factor)."
 
     page = world.client().get("/nope")  # pages keep their own (HTML) answer

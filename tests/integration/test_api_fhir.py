@@ -93,7 +93,7 @@ def test_the_example_bundle_becomes_the_expected_draft(world: World) -> None:
     assert saved["source_key"] == key and saved["registry"] == "stroke"
     # A draft may lack what completion needs: reported, not refused.
     assert [issue["rule"] for issue in saved["errors"]] == ["onset_known:required"]
-    assert response.headers["Location"] == f"{PREFIX}/registrations/{saved['id']}"
+    assert response.headers["Location"] == f"{PREFIX}/registries/stroke/registrations/{saved['id']}"
 
     record = client.get(response.headers["Location"]).get_json()
     assert record["values"] == STORED
@@ -129,7 +129,7 @@ def test_posting_the_stay_again_updates_the_same_draft(world: World) -> None:
     assert (body["id"], body["version"], body["created"], body["changed"]) == (
         first["id"], 2, False, True,
     )  # fmt: skip
-    record = client.get(f"{PREFIX}/registrations/{first['id']}").get_json()
+    record = client.get(f"{PREFIX}/registries/stroke/registrations/{first['id']}").get_json()
     assert record["values"] == {**STORED, "nihss_admission": 10}
     assert _counts(world) == (before[0], before[1], before[2] + 1)  # one update, no new record
 
@@ -141,7 +141,7 @@ def test_posting_the_stay_again_updates_the_same_draft(world: World) -> None:
 def test_a_completed_registration_is_not_overwritten_by_a_repost(world: World) -> None:
     client = world.client("registrar-a")
     saved = _post(client, _stay("completed")).get_json()
-    url = f"{PREFIX}/registrations/{saved['id']}"
+    url = f"{PREFIX}/registries/stroke/registrations/{saved['id']}"
     done = client.patch(
         url, json={"version": 1, "values": {"onset_known": "0"}, "status": "complete"}
     )
@@ -183,7 +183,11 @@ def test_a_repost_from_another_units_token_cannot_touch_the_draft(world: World) 
     response = _post(world.client("registrar-b"), forged)
     assert response.status_code == 403
     assert _counts(world) == before
-    record = world.client("registrar-a").get(f"{PREFIX}/registrations/{saved['id']}").get_json()
+    record = (
+        world.client("registrar-a")
+        .get(f"{PREFIX}/registries/stroke/registrations/{saved['id']}")
+        .get_json()
+    )
     assert record["version"] == 1 and record["unit_id"] == UNIT_A
 
 

@@ -58,11 +58,11 @@ def test_the_secret_is_stored_only_as_its_hash(world: World) -> None:
 def test_every_use_is_audited_with_method_path_and_status(world: World) -> None:
     client = world.client("registrar-a")
     assert client.get(f"{LIST}?limit=5").status_code == 200
-    assert client.get(f"{PREFIX}/registrations/999999").status_code == 404
+    assert client.get(f"{PREFIX}/registries/stroke/registrations/999999").status_code == 404
     uses = _events(world, "api.request")
     assert [(e.details["method"], e.details["path"], e.details["status"]) for e in uses] == [
         ("GET", LIST, 200),
-        ("GET", f"{PREFIX}/registrations/999999", 404),
+        ("GET", f"{PREFIX}/registries/stroke/registrations/999999", 404),
     ]
     row = _token_row(world, "registrar-a token")
     assert all(e.object_id == str(row.id) and e.username == "registrar-a" for e in uses)
@@ -138,7 +138,9 @@ def test_a_user_makes_a_read_only_token_for_themselves(world: World) -> None:
     )  # fmt: skip
     client = world.app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {made.secret}"
-    record = client.get(f"{PREFIX}/registrations/{world.registrations[UNIT_A]}").get_json()
+    record = client.get(
+        f"{PREFIX}/registries/stroke/registrations/{world.registrations[UNIT_A]}"
+    ).get_json()
     assert record["editable"] is False  # the token's role, not the user's, decides
     with pytest.raises(TokenError):
         create_token(
