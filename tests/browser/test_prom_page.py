@@ -72,9 +72,18 @@ def _choose(driver: WebDriver, question: str, code: str) -> None:
 
 
 def _press(driver: WebDriver, action: str) -> None:
+    """Submit and wait for the next page to have loaded: an element found while the previous
+    navigation was still replacing the document belongs to neither (Chromium then answers
+    "Node with given id does not belong to the document")."""
+    _loaded(driver)
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, f"button[value='{action}']").click()
     wait_until(driver).until(expected_conditions.staleness_of(old))
+    _loaded(driver)
+
+
+def _loaded(driver: WebDriver) -> None:
+    wait_until(driver).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def _fits_the_screen(driver: WebDriver) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from data_access.database import Database
 from data_access.models import CoverageCount, Registration, Registry
-from data_access.snapshot import registration_frame
+from data_access.snapshot import finished_frame, registration_frame
 from entry.registry_folder import RegistryFolder, discover_registries
 from portal.settings import Settings
 
@@ -61,7 +61,7 @@ def test_seed_demo_stores_hip_fractures(app: flask.Flask) -> None:
     assert counts == {ids["hipfracture"]: REGISTRATIONS}
     assert coverage and coverage > 0
     hip = next(r for r in app.extensions["registries"] if r.key == "hipfracture")
-    frame = registration_frame(database, "hipfracture", hip.dictionary)
+    frame = finished_frame(database, "hipfracture", hip.dictionary)
     with database.reading() as session:
         finished = session.scalar(
             select(func.count())
