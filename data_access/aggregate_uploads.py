@@ -23,6 +23,7 @@ from data_access.database import Database
 from data_access.models import Registry, Unit, utc_now
 from data_access.models_aggregate import AggregateCount, AggregateUpload
 from data_access.record_commands import bump_data_version
+from data_access.reference_data import stored_registry_id
 from indicators.uploaded import COUNTS_SCHEMA
 
 _COUNT_COLUMNS = tuple(COUNTS_SCHEMA)
@@ -199,10 +200,10 @@ def published_counts(database: Database, registry_key: str) -> pl.DataFrame:
 
 
 def _registry_id(session: Session, registry_key: str) -> int:
-    found = session.scalar(select(Registry.id).where(Registry.key == registry_key))
+    found = stored_registry_id(session, registry_key)
     if found is None:
         raise UploadRefusedError(f"unknown registry {registry_key!r}")
-    return int(found)
+    return found
 
 
 def _stored(upload: AggregateUpload) -> StoredUpload:

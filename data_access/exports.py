@@ -25,12 +25,12 @@ from typing import Final
 
 import polars as pl
 from sqlalchemy import ColumnElement, Integer, Select, String, Text, cast, extract, func, select
-from sqlalchemy.orm import Session
 
 from data_access import audit
 from data_access.access import AccessDenied, AccessScope
 from data_access.database import Database
 from data_access.models import REGISTRATION_STATUSES, Patient, Registration, Registry
+from data_access.reference_data import stored_registry_id
 from data_access.snapshot import column_types, typed_values
 from entry.dictionary_model import Dictionary, variable_types
 from entry.expressions import compile_expression, parse, variables_of
@@ -99,7 +99,7 @@ def count_registrations(
     so it shows no patient-level data and is not audited."""
     units = _units(scope, registry_key, query)
     with database.reading() as session:
-        registry_id = _registry_id(session, registry_key)
+        registry_id = stored_registry_id(session, registry_key)
         if registry_id is None or not units:
             return 0
         statement = select(func.count(Registration.id)).where(
@@ -242,10 +242,6 @@ def _check(dictionary: Dictionary, query: ExportQuery) -> None:
 def _units(scope: AccessScope, registry_key: str, query: ExportQuery) -> frozenset[int]:
     allowed = exportable_units(scope, registry_key)
     return allowed if query.unit_ids is None else allowed & query.unit_ids
-
-
-def _registry_id(session: Session, registry_key: str) -> int | None:
-    return session.scalar(select(Registry.id).where(Registry.key == registry_key))
 
 
 def _statement(

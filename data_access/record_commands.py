@@ -32,6 +32,7 @@ from data_access.access import AccessDenied, AccessScope
 from data_access.database import Database
 from data_access.models import PUBLISHED_STATUSES, Patient, Registration, Registry, utc_now
 from data_access.patient_identity import NationalIdCipher, pseudonym
+from data_access.reference_data import stored_registry_id
 from entry.dictionary_model import Dictionary
 from entry.national_id import parse_national_id
 from entry.record_rules import RecordCheck, TargetStatus, check_values, read_document
@@ -457,10 +458,10 @@ def _event_date(check: RecordCheck, variable: str) -> date:
 
 
 def _registry_id(session: Session, registry_key: str) -> int:
-    registry_id = session.scalar(select(Registry.id).where(Registry.key == registry_key))
-    if registry_id is None:
+    found = stored_registry_id(session, registry_key)
+    if found is None:
         raise RecordRejected(f"unknown registry {registry_key!r}")
-    return registry_id
+    return found
 
 
 def _patient_in(session: Session, digits: str, keys: IdentityKeys) -> tuple[int, bool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from data_access.database import Database
 from data_access.models import UNIT_LEVELS, Registry, Unit
@@ -70,6 +71,12 @@ def unit_for_org_number(database: Database, org_number: int) -> int | None:
             return own
         merged = session.execute(select(Unit.unit_id, Unit.merged_org_numbers)).all()
     return next((unit for unit, numbers in merged if org_number in (numbers or [])), None)
+
+
+def stored_registry_id(session: Session, key: str) -> int | None:
+    """The registry's row id in the caller's session; None for a key never stored."""
+    found = session.scalar(select(Registry.id).where(Registry.key == key))
+    return None if found is None else int(found)
 
 
 def ensure_registry(database: Database, key: str, name_nb: str, name_en: str) -> int:

@@ -28,13 +28,13 @@ from typing import Any, Final
 
 import polars as pl
 from sqlalchemy import ColumnElement, Text, and_, cast, extract, or_, select
-from sqlalchemy.orm import Session
 
 from data_access import audit
 from data_access.access import AccessDenied, AccessScope
 from data_access.database import Database
 from data_access.models import REGISTRATION_STATUSES, Patient, Registration, Registry
 from data_access.patient_identity import NationalIdCipher
+from data_access.reference_data import stored_registry_id
 from entry.national_id import mask_national_id
 
 MAX_LIST_ROWS: Final = 5_000
@@ -117,7 +117,7 @@ def list_registrations(
     cipher = NationalIdCipher(national_id_key)
 
     with database.transaction() as session:
-        registry_id = _registry_id(session, registry_key)
+        registry_id = stored_registry_id(session, registry_key)
         rows: list[tuple[Any, ...]] = []
         if registry_id is not None and units:
             query = (
@@ -242,7 +242,7 @@ def pseudonymised_registrations(
     units = scope.units(registry_key, "analyst")
 
     with database.transaction() as session:
-        registry_id = _registry_id(session, registry_key)
+        registry_id = stored_registry_id(session, registry_key)
         rows: list[tuple[Any, ...]] = []
         if registry_id is not None:
             query = (
@@ -276,10 +276,6 @@ def pseudonymised_registrations(
             },
         )
     return pl.DataFrame(rows, schema=PSEUDONYMISED_SCHEMA, orient="row")
-
-
-def _registry_id(session: Session, registry_key: str) -> int | None:
-    return session.scalar(select(Registry.id).where(Registry.key == registry_key))
 
 
 def _checked_statuses(statuses: Iterable[str] | None) -> frozenset[str] | None:

@@ -38,6 +38,7 @@ from data_access.models_subscriptions import (
     ReportSend,
     ReportSubscription,
 )
+from data_access.reference_data import stored_registry_id
 
 OSLO: Final = ZoneInfo("Europe/Oslo")
 SEND_HOUR: Final = time(6, 0)
@@ -342,10 +343,10 @@ def recent_sends(database: Database, limit: int = 50) -> pl.DataFrame:
 
 
 def _registry_id(session: Session, registry_key: str) -> int:
-    registry_id = session.scalar(select(Registry.id).where(Registry.key == registry_key))
-    if registry_id is None:
+    found = stored_registry_id(session, registry_key)
+    if found is None:
         raise SubscriptionError("subscriptions.error.bad_choice")
-    return registry_id
+    return found
 
 
 def _plain(row: ReportSubscription, registry_key: str) -> Subscription:

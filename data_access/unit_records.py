@@ -34,9 +34,9 @@ from sqlalchemy.orm import Session
 from data_access import audit
 from data_access.access import AccessDenied, AccessScope
 from data_access.database import Database
-from data_access.models import PUBLISHED_STATUSES, Patient, Registration, Registry
+from data_access.models import PUBLISHED_STATUSES, Patient, Registration
 from data_access.patient_identity import NationalIdCipher
-from data_access.reference_data import read_units
+from data_access.reference_data import read_units, stored_registry_id
 from data_access.snapshot import CORE_SCHEMA, column_types, typed_values
 from entry.completeness import COMPLETENESS_SCHEMA, apply_form_logic, completeness
 from entry.dictionary_model import Dictionary
@@ -172,7 +172,7 @@ def denominator_records(
     wanted = {"finished": PUBLISHED_STATUSES, "draft": ("draft",), "all": None}[statuses]
     cipher = NationalIdCipher(national_id_key)
     with database.transaction() as session:
-        registry_id = _registry_id(session, registry_key)
+        registry_id = stored_registry_id(session, registry_key)
         raw = _unit_rows(session, registry_id, units, year, wanted, with_identity=True)
         typed = typed_values(raw.drop("national_id_encrypted"), column_types(dictionary))
         # typed_values keeps the rows in order, so the ciphertexts line up with them.
@@ -231,7 +231,7 @@ def unit_data_quality(
     """
     units = readable_subtree(database, scope, registry_key, unit_id)
     with database.reading() as session:
-        registry_id = _registry_id(session, registry_key)
+        registry_id = stored_registry_id(session, registry_key)
         raw = _unit_rows(session, registry_id, units, year, None, with_identity=False)
     typed = typed_values(raw, column_types(dictionary))
     shown = apply_form_logic(typed.lazy(), dictionary, today=today)
@@ -306,22 +306,22 @@ def _unit_rows(
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def _registry_id(session: Session, registry_key: str) -> int | None:
-    return session.scalar(select(Registry.id).where(Registry.key == registry_key))
-
-
 def _is_unit_id(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def _refuse(database: Database, scope: AccessScope, registry_key: str, unit_id: object) -> NoReturn:
-    """Write the attempt down (a known user only) and raise; the message holds no data."""
+    """Write the attempt down (a known user only), naming the registry as every event of one
+    does, and raise; the message holds no data."""
     if scope.authenticated:
+        key = str(registry_key)[:64]
+        with database.reading() as session:
+            registry = stored_registry_id(session, key)
         audit.record_event(
             database,
             "access.denied",
             scope.actor,
-            details={"registry": str(registry_key), "unit_id": str(unit_id)[:40],
-                     "what": "unit records"},
-        )  # fmt: skip
+            registry_id=registry,
+            details={"registry": key, "unit_id": str(unit_id)[:40], "what": "unit records"},
+        )
     raise AccessDenied("the caller may not read the records of this unit")

@@ -26,7 +26,7 @@ from data_access.access import AccessDenied, scope_for_user
 from data_access.accounts import create_user, find_user_id, grant
 from data_access.audit import SYSTEM
 from data_access.database import Database
-from data_access.models import AuditEvent, Patient, Registration, Unit
+from data_access.models import AuditEvent, Patient, Registration, Registry, Unit
 from data_access.patient_identity import NationalIdCipher
 from data_access.unit_records import denominator_records, unit_data_quality
 from entry.expressions import evaluate
@@ -449,6 +449,9 @@ def test_forged_unit_is_refused_in_data_access_and_audited(world: World) -> None
     denied = drill_events(world.database, since, "access.denied")
     assert [e.details["unit_id"] for e in denied] == [str(UNIT_B), str(UNIT_B)]
     assert all(e.username == "klinikar-a" for e in denied)
+    with world.database.reading() as session:
+        stroke = session.scalar(select(Registry.id).where(Registry.key == "stroke"))
+    assert stroke is not None and {e.registry_id for e in denied} == {stroke}
 
 
 def url_call(
