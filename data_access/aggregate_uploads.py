@@ -49,8 +49,9 @@ def units_by_org_number(database: Database) -> dict[int, int]:
         rows = session.execute(
             select(Unit.unit_id, Unit.org_number, Unit.merged_org_numbers).order_by(Unit.unit_id)
         ).all()
-    merged = {number: unit for unit, _, numbers in rows for number in numbers or []}
-    own = {int(number): unit for unit, number, _ in rows if number is not None}
+    # The first unit by id wins where numbers repeat, as `reference_data.unit_for_org_number`.
+    merged = {number: unit for unit, _, numbers in reversed(rows) for number in numbers or []}
+    own = {int(number): unit for unit, number, _ in reversed(rows) if number is not None}
     return merged | own
 
 
@@ -113,7 +114,7 @@ def record_refusal(
 ) -> None:
     """Log a refused file (its name, hash and problem count); nothing else is written."""
     with database.reading() as session:
-        registry_id = session.scalar(select(Registry.id).where(Registry.key == registry_key))
+        registry_id = stored_registry_id(session, registry_key)
     record_event(
         database,
         "aggregate.refused",

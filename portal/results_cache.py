@@ -139,15 +139,17 @@ def served_results_versions(
     folders = {registry.key: registry for registry in registries}
     stored = _stored_versions(settings, folders)
     current = data_versions(database)
+    waited = False  # only then can the stored versions have moved since they were read
     for key, registry in folders.items():
         if key not in stored:
             cached_results(settings, database, registry)
+            waited = True
         elif current.get(key, 0) > stored[key]:
             refresh = _refresh(settings, database, registry, _compute, LOCK_SECONDS)
             if settings.results_wait_ms > 0:
                 refresh.done.wait(settings.results_wait_ms / 1000)
-    moved = any(stored.get(key) != current.get(key, 0) for key in folders)
-    return _stored_versions(settings, folders) if moved else stored
+                waited = True
+    return _stored_versions(settings, folders) if waited else stored
 
 
 def _stored_versions(settings: Settings, registry_keys: Iterable[str]) -> dict[str, int]:
@@ -247,14 +249,13 @@ class _FileStore:
             return None
 
     def newest(self) -> Stored | None:
-        for version in sorted(self._versions(), reverse=True):
-            frame = self.get(version)
-            if frame is not None:
-                return Stored(version, frame)
-        return None
+        version = self._newest_version()
+        frame = None if version is None else self.get(version)
+        return None if version is None or frame is None else Stored(version, frame)
 
     def put(self, version: int, frame: pl.DataFrame) -> None:
-        if all(other <= version for other in self._versions()):
+        newest = self._newest_version()
+        if newest is None or newest <= version:
             store_version(frame, self.folder, self.registry_key, version)
 
     @contextmanager
@@ -262,9 +263,8 @@ class _FileStore:
         with _file_lock(lock_path(self.folder, self.registry_key), seconds):
             yield
 
-    def _versions(self) -> list[int]:
-        found = stored_versions(self.folder, [self.registry_key])
-        return [found[self.registry_key]] if self.registry_key in found else []
+    def _newest_version(self) -> int | None:
+        return stored_versions(self.folder, [self.registry_key]).get(self.registry_key)
 
 
 def lock_path(folder: Path, registry_key: str) -> Path:

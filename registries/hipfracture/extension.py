@@ -58,7 +58,7 @@ def time_to_surgery_page(request: PageRequest) -> list[Component]:
     if year is None:
         return [*heading, html.P(NO_RESULTS.in_language(language), id="hipfracture-empty")]
     period = results.filter(pl.col("period") == year)
-    hospitals = hospital_rows(period)
+    hospitals = hospital_rows(period, indicator)
     national = _national(period)
     caption = f"{indicator.title.in_language(language)}, {year}"
     return [
@@ -88,10 +88,11 @@ def time_to_surgery_page(request: PageRequest) -> list[Component]:
     ]
 
 
-def hospital_rows(period: pl.DataFrame) -> pl.DataFrame:
-    """The hospitals of one period of public results, best share first, the suppressed last."""
+def hospital_rows(period: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
+    """The hospitals of one period of public results, best first (by the indicator's
+    direction), the suppressed last."""
     return period.filter(pl.col("level") == "hospital").sort(
-        ["estimate", "name"], descending=[True, False], nulls_last=True
+        ["estimate", "name"], descending=[indicator.direction == "higher", False], nulls_last=True
     )
 
 

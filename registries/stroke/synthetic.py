@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from entry.instruments import eq5d5l, mrs_simplified
+from entry.synthetic_data import SyntheticDemo
 
 GENERATOR_VERSION = 2
 
@@ -218,14 +219,9 @@ _EPOCH = date(1970, 1, 1)
 _MINUTES_PER_DAY = 1440
 
 
-@dataclass(frozen=True)
-class StrokeDemo:
-    """What `generate` returns; see DESIGN.md, "The demo registry"."""
-
-    registrations: pl.DataFrame
-    patients: pl.DataFrame
-    coverage: pl.DataFrame
-    truth: dict[str, Any]
+StrokeDemo = SyntheticDemo
+"""What `generate` returns, as every registry's generator does (`entry.synthetic_data`);
+see DESIGN.md, "The demo registry"."""
 
 
 @dataclass(frozen=True)

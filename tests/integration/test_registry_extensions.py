@@ -18,7 +18,7 @@ import flask
 import polars as pl
 import pytest
 from dash import _callback
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import create_app
 from data_access.accounts import create_user, grant
@@ -126,13 +126,17 @@ def test_a_forged_extension_callback_follows_the_registry_grants(
 
 def test_a_refused_callback_of_a_known_user_is_audited(world: World) -> None:
     client = _client(world, "beta-registrar")
+    with world.database.reading() as session:  # the module's other tests refuse this user too
+        before = session.scalar(select(func.max(AuditEvent.id))) or 0
     client.post(
         "/_dash-update-component", json=_echo_request("y"), headers=callback_headers(client)
     )
     with world.database.reading() as session:
         details = session.scalars(
             select(AuditEvent.details).where(
-                AuditEvent.action == "access.denied", AuditEvent.username == "beta-registrar"
+                AuditEvent.id > before,
+                AuditEvent.action == "access.denied",
+                AuditEvent.username == "beta-registrar",
             )
         ).all()
     assert {"path": "/_dash-update-component", "requirement": "alpha: registrar"} in details
