@@ -70,20 +70,29 @@ def estimate_columns(results: pl.DataFrame, medians: pl.DataFrame) -> list[pl.Se
 
 
 def median_columns(values: pl.DataFrame) -> pl.DataFrame:
-    """Median and its order-statistic interval per (`unit_id`, `period`) of sorted `values`.
+    """Median and its order-statistic interval per (`unit_id`, `period`) of counted `values`.
 
-    `values` is sorted by unit, period and value (see `aggregate.median_values`), so each
-    group is a run and its k-th smallest value sits at the run's start + k − 1.
+    `values` holds each distinct value with its `count`, sorted by unit, period and value
+    (see `aggregate.median_values`), so each group is a run, and its k-th smallest value is
+    the first of the run whose running count reaches the run's start + k.
     """
-    groups = values.group_by("unit_id", "period", maintain_order=True).agg(pl.len().alias("n"))
+    groups = values.group_by("unit_id", "period", maintain_order=True).agg(
+        pl.col("count").sum().alias("n")
+    )
     n = groups["n"].to_numpy().astype(np.int64)
     start = np.cumsum(n) - n
+    running = np.cumsum(values["count"].to_numpy().astype(np.int64))
     value = values["value"].to_numpy().astype(np.float64)
+
+    def kth(rank: npt.NDArray[np.int64]) -> FloatArray:
+        """The rank-th smallest value (1-based) of each group."""
+        return value[np.searchsorted(running, start + rank, side="left")]
+
     lower_rank, upper_rank = median_ranks(n)
     return groups.select("unit_id", "period").with_columns(
-        _series("estimate", (value[start + (n - 1) // 2] + value[start + n // 2]) / 2.0),
-        _series("lower", value[start + lower_rank.astype(np.int64) - 1]),
-        _series("upper", value[start + upper_rank.astype(np.int64) - 1]),
+        _series("estimate", (kth((n - 1) // 2 + 1) + kth(n // 2 + 1)) / 2.0),
+        _series("lower", kth(lower_rank.astype(np.int64))),
+        _series("upper", kth(upper_rank.astype(np.int64))),
     )
 
 
