@@ -6,8 +6,10 @@ means the count, mean and sum of squared deviations (M2), which combine exactly 
 al.) without the cancellation of summed squares — is then carried up the tree by joining
 that small frame with the units' ancestors. Only medians need every value at every level.
 
-Floating-point sums are taken with `fixed_order_sum`, so the same registrations give the same
-results to the last bit, in any row order and on every run (docs/methods.md, "Determinism").
+Floating-point sums are taken as integer sums of exact parts (`exact_parts`) over
+registrations and with `fixed_order_sum` over the small per-unit frames, so the same
+registrations give the same results to the last bit, in any row order and on every run
+(docs/methods.md, "Determinism").
 """
 
 from __future__ import annotations
@@ -40,6 +42,44 @@ def exact_sum(expression: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_integer() or dtype == pl.Boolean():
         return expression.sum().cast(pl.Float64)
     return fixed_order_sum(expression.cast(pl.Float64))
+
+
+SPLIT = 2.0**31
+"""Where `exact_parts` cuts a scaled value into whole numbers: 31 bits each side."""
+
+
+def exact_parts(expression: pl.Expr, name: str) -> list[pl.Expr]:
+    """Row by row, before grouping: a float expression as two whole numbers, `<name>_hi`
+    and `<name>_lo`, at a power-of-two scale shared by the whole column (`<name>_scale`),
+    which `exact_parts_sum` adds up per group.
+
+    Integer sums are exact in any order, so the sum is the same to the last bit however the
+    rows are ordered or split, without sorting each group as `fixed_order_sum` does (the
+    sort was a tenth of the engine's time at a million registrations). Each value keeps 62
+    bits below the column's largest magnitude, so a group's sum is off by at most
+    n × 2⁻⁶² of that magnitude: closer to the exact sum than adding floats one by one.
+    """
+    largest = expression.abs().max()
+    scale = (
+        pl.when(largest > 0)
+        .then(pl.lit(2.0).pow(31.0 - largest.log(2).ceil()))
+        .otherwise(1.0)
+        .alias(f"{name}_scale")
+    )
+    scaled = expression * scale
+    high = scaled.floor()
+    return [
+        high.cast(pl.Int64).alias(f"{name}_hi"),
+        ((scaled - high) * SPLIT).round().cast(pl.Int64).alias(f"{name}_lo"),
+        scale,
+    ]
+
+
+def exact_parts_sum(name: str) -> pl.Expr:
+    """Within a group, the sum of the values `exact_parts` cut up as `name`; 0 without any."""
+    high = pl.col(f"{name}_hi").sum().cast(pl.Float64)
+    low = pl.col(f"{name}_lo").sum().cast(pl.Float64) / SPLIT
+    return ((high + low) / pl.col(f"{name}_scale").first()).fill_null(0.0)
 
 
 def unit_tree(units: pl.DataFrame) -> pl.DataFrame:
@@ -96,8 +136,28 @@ def registration_columns(compiled: Sequence[CompiledIndicator]) -> list[pl.Expr]
     return columns
 
 
+def mean_parts(compiled: Sequence[CompiledIndicator]) -> list[pl.Expr]:
+    """Row by row, for each mean indicator: its value's deviation from a centre shared by
+    the column (the middle of its range) and that deviation squared, cut into exact parts
+    (`exact_parts`), and the centre. Centring keeps the unit's M2, taken from the two sums,
+    free of the cancellation that summed squares of uncentred values suffer."""
+    parts: list[pl.Expr] = []
+    for item in compiled:
+        if item.indicator.type == "mean":
+            i, value = item.position, pl.col(item.value_column).cast(pl.Float64)
+            centre = (value.max() + value.min()) / 2.0
+            deviation = value - centre
+            parts += [
+                *exact_parts(deviation, f"_dev{i}"),
+                *exact_parts(deviation**2, f"_sq{i}"),
+                centre.alias(f"_centre{i}"),
+            ]
+    return parts
+
+
 def unit_aggregates(compiled: Sequence[CompiledIndicator]) -> list[pl.Expr]:
-    """Per registering unit and year: all registrations, and each indicator's sums."""
+    """Per registering unit and year: all registrations, and each indicator's sums (means
+    from the columns of `mean_parts`)."""
     aggregates = [pl.len().alias("registrations")]
     for item in compiled:
         i = item.position
@@ -107,12 +167,17 @@ def unit_aggregates(compiled: Sequence[CompiledIndicator]) -> list[pl.Expr]:
                 pl.col(f"_n{i}").sum().alias(f"_num{i}"),
             ]
         elif item.indicator.type == "mean":
-            value = pl.col(item.value_column).cast(pl.Float64)
-            mean = pl.when(value.count() > 0).then(fixed_order_sum(value) / value.count())
+            n = pl.col(item.value_column).count()
+            deviations, squares = exact_parts_sum(f"_dev{i}"), exact_parts_sum(f"_sq{i}")
             aggregates += [
-                value.count().alias(f"_den{i}"),
-                mean.alias(f"_mean{i}"),
-                fixed_order_sum((value - mean) ** 2).alias(f"_m2{i}"),
+                n.alias(f"_den{i}"),
+                pl.when(n > 0)
+                .then(pl.col(f"_centre{i}").first() + deviations / n)
+                .alias(f"_mean{i}"),
+                pl.when(n > 0)
+                .then((squares - deviations**2 / n).clip(lower_bound=0.0))
+                .otherwise(0.0)
+                .alias(f"_m2{i}"),
             ]
         else:  # a median's estimate comes from its values (`median_values`), not from sums
             aggregates.append(pl.col(item.value_column).count().alias(f"_den{i}"))

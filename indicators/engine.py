@@ -25,6 +25,7 @@ from indicators.aggregate import (
     UNIT_LEVEL,
     check_units,
     fixed_order_sum,
+    mean_parts,
     median_values,
     registration_columns,
     sums_by_unit,
@@ -108,29 +109,36 @@ def compute_results(
     shared = _sharing_covariates(compiled)
     fitted = [item for items in shared for item in items]
     stored = [item for item in compiled if _stored(item)]
-    # The risk models' patterns are read first; while the models are fitted (numpy, one
-    # core), the counts and medians are read on another thread (polars releases the GIL).
+    # The risk models' patterns are read first. Then the models are fitted one after another
+    # (numpy, one core), and meanwhile another thread reads (polars releases the GIL) the
+    # counts and medians, then each model's expected values as soon as it is fitted.
     [shared_patterns] = _collect_batches([_national_patterns(frame, items) for items in shared])
     with ThreadPoolExecutor(max_workers=1) as background:
         counting = background.submit(
             _collect_batches,
             # Per-unit frames come in any row order: their sums do not depend on it, and
             # the results are sorted by their key.
-            [rows.group_by("unit_id", "period").agg(unit_aggregates(compiled))],
+            [
+                rows.with_columns(mean_parts(compiled))
+                .group_by("unit_id", "period")
+                .agg(unit_aggregates(compiled))
+            ],
             [median_values(rows, item, ancestors) for item in medians],
             [stored_expected(_risk_rows(frame, item)) for item in stored],
         )
         patterns = _patterns_by_model(shared, shared_patterns)
         # The fits' matrices are tens of thousands of rows by a dozen terms: BLAS threads
-        # save little there and spin on the core the counting needs (a third of the fits'
-        # CPU at a million registrations).
+        # save little there and spin on the core the other thread needs (a third of the
+        # fits' CPU at a million registrations).
         with threadpool_limits(limits=1, user_api="blas"):
-            expected_queries = [
-                _fit(item, found)[0].expected_by_unit(_risk_rows(frame, item))
+            expecting = [
+                background.submit(
+                    _fit(item, found)[0].expected_by_unit(_risk_rows(frame, item)).collect
+                )
                 for item, found in zip(fitted, patterns, strict=True)
             ]
-        [fitted_sums] = _collect_batches(expected_queries)
         [per_unit], median_sorted, stored_sums = counting.result()
+        fitted_sums = [expected.result() for expected in expecting]
     check_units(per_unit, tree)
     observed_expected = [
         found.with_columns(pl.lit(item.key).alias("indicator"))

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from indicators.aggregate import exact_sum, fixed_order_sum
+from indicators.aggregate import exact_parts, exact_parts_sum, exact_sum, fixed_order_sum
 from indicators.definition import RiskModel
 from indicators.glm import Family, GlmFit, fit_glm, independent_columns
 
@@ -185,10 +185,11 @@ class FittedModel:
             )
         return (
             pl.concat(periods)
+            .with_columns(exact_parts(pl.col("predicted"), "_predicted"))
             .group_by("period", "unit_id")
             .agg(
                 exact_sum(pl.col("outcome"), rows.collect_schema()["outcome"]).alias("observed"),
-                fixed_order_sum(pl.col("predicted")).alias("expected"),
+                exact_parts_sum("_predicted").alias("expected"),
             )
             .select(pl.col(name).cast(dtype) for name, dtype in OBSERVED_EXPECTED.items())
         )
