@@ -86,7 +86,8 @@ def median_columns(values: pl.DataFrame) -> pl.DataFrame:
 
     def kth(rank: npt.NDArray[np.int64]) -> FloatArray:
         """The rank-th smallest value (1-based) of each group."""
-        return value[np.searchsorted(running, start + rank, side="left")]
+        found: FloatArray = value[np.searchsorted(running, start + rank, side="left")]
+        return found
 
     lower_rank, upper_rank = median_ranks(n)
     return groups.select("unit_id", "period").with_columns(
