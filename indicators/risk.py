@@ -35,6 +35,7 @@ import polars as pl
 from indicators.aggregate import exact_parts, exact_parts_sum, exact_sum, fixed_order_sum
 from indicators.definition import RiskModel
 from indicators.glm import Family, GlmFit, fit_glm, independent_columns
+from indicators.packed_key import packed_key
 
 MISSING_LEVEL = "missing"
 """The level a missing categorical covariate takes."""
@@ -113,18 +114,28 @@ def national_patterns(rows: pl.LazyFrame, models: Sequence[RiskModel]) -> pl.Laz
         for k, model in enumerate(models)
         for name in numeric_covariates(model)
     )
-    return (
-        rows.group_by("period", *covariates)
-        .agg(
-            *(pl.col(f"_counted{k}").sum().alias(f"_count{k}") for k in range(len(models))),
-            *(
-                exact_sum(pl.col(f"_outcome{k}"), schema[f"_outcome{k}"]).alias(f"_outcome{k}")
-                for k in range(len(models))
-            ),
+    sums = [
+        *(pl.col(f"_counted{k}").sum().alias(f"_count{k}") for k in range(len(models))),
+        *(
+            exact_sum(pl.col(f"_outcome{k}"), schema[f"_outcome{k}"]).alias(f"_outcome{k}")
+            for k in range(len(models))
+        ),
+    ]
+    packing = packed_key(rows, ["period", *covariates])
+    if packing is None:
+        patterns = rows.group_by("period", *covariates).agg(sums)
+        patterns = patterns.sort("period", *covariates, nulls_last=False)
+    else:
+        patterns = (
+            rows.group_by(packing.key().alias("_pattern"))
+            .agg(sums)
+            .sort("_pattern")
+            .select(
+                *packing.columns_of("_pattern", schema),
+                *(column.meta.output_name() for column in sums),
+            )
         )
-        .join(medians, on="period", how="left")
-        .sort("period", *covariates, nulls_last=False)
-    )
+    return patterns.join(medians, on="period", how="left", maintain_order="left")
 
 
 def model_patterns(patterns: pl.DataFrame, k: int, model: RiskModel) -> pl.DataFrame:
