@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 
 import flask
 import polars as pl
+import pytest
 from polars.testing import assert_series_equal
+from sqlalchemy import select, text
 
+from data_access import snapshot as snapshot_module
 from data_access.database import Database
-from data_access.models import PUBLISHED_STATUSES
-from data_access.reference_data import read_units
+from data_access.models import (
+    PUBLISHED_STATUSES,
+    REGISTRATION_STATUSES,
+    Patient,
+    Registration,
+    Registry,
+)
+from data_access.org_tree import read_unit_tree
+from data_access.reference_data import ensure_registry, read_units, sync_units
 from data_access.snapshot import (
+    CORE_SCHEMA,
     column_types,
     data_version,
     finished_frame,
@@ -21,7 +34,7 @@ from data_access.snapshot import (
     typed_values,
 )
 from entry.dictionary import Choice, Text, Variable
-from entry.dictionary_model import Dictionary
+from entry.dictionary_model import Dictionary, VariableType
 from entry.registry_folder import read_registry_folder
 from portal.settings import PROJECT_ROOT
 from registries.stroke.synthetic import generate
@@ -170,3 +183,195 @@ def test_choices_with_text_codes_keep_their_codes() -> None:
         schema_overrides={"event_date": pl.Date()},
     )
     assert typed_values(raw, types).row(0)[4:] == ("b", ["a", "b"])
+
+
+def _variable(name: str, kind: VariableType, **extra: Any) -> Variable:
+    return Variable(name, "f", 1, kind, Text(name, name), **extra)
+
+
+ULLEVAL_DEPARTMENT = 100032
+NUMBERED = (Choice("1", Text("A", "A")), Choice("3", Text("C", "C")))
+AWKWARD = Dictionary(
+    variables=(
+        _variable("note", "text"),
+        _variable("notes", "notes"),
+        _variable("count", "integer"),
+        _variable("weight", "decimal"),
+        _variable("day", "date"),
+        _variable("moment", "datetime"),
+        _variable("clock", "time"),
+        _variable("picked", "multiple", choices=NUMBERED),
+        _variable("one", "single", choices=NUMBERED),
+        _variable("flag", "calculated", value_type="boolean"),
+    ),
+    forms=("f",),
+)
+TEXTS = (
+    'He said "hi", then left',
+    "line one\nline two\r\nline three\n",
+    "tab\there\tand there",
+    "back\\slash, \\n is not a newline, \\",
+    "Ærlig øl på Å – 日本語 🚑",
+    "",
+    ",,,",
+    '""',
+    '{"not": "a document"}',
+    "\x01\x1f control",
+    "  007  ",
+)
+DOCUMENTS: tuple[dict[str, Any], ...] = (
+    *(
+        {
+            "note": text,
+            "notes": text[::-1],
+            "count": index,
+            "weight": index + 0.25,
+            "day": f"2024-02-{index + 10:02d}",
+            "moment": f"2024-01-02T03:{index:02d}",
+            "clock": f"08:{index:02d}:30",
+            "picked": [1, 3][: index % 3],
+            "one": 1 + 2 * (index % 2),
+            "flag": index % 2 == 0,
+            "_skipped": ["day"],
+        }
+        for index, text in enumerate(TEXTS)
+    ),
+    {},
+    {"note": None, "count": None, "day": None, "picked": None, "clock": "23:59"},
+    {"moment": "2024-03-01T12:00:00.123456", "weight": 5, "day": "2024-03-01T00:00:00"},
+)
+EDITED = 1
+"""The registration (a complete one) edited after all are stored: PostgreSQL keeps the new
+version of a row at the end of the table, out of id order for a scan of the table."""
+
+
+def _store(database: Database, documents: Sequence[dict[str, Any]]) -> None:
+    """The documents as registrations of "awkward", statuses in turn, with drafts of another
+    registry between them (and a run of them, so some stretches of ids hold none)."""
+    sync_units(database, read_unit_tree())
+    awkward = ensure_registry(database, "awkward", "Vanskelig", "Awkward")
+    other = ensure_registry(database, "other", "Annet", "Other")
+    with database.transaction() as session:
+        patient = Patient(
+            pseudonym="p", national_id_encrypted=b"x", birth_date=date(1950, 1, 1), sex="male"
+        )
+        session.add(patient)
+        session.flush()
+
+        def add(registry_id: int, day: int, status: str, values: dict[str, Any]) -> None:
+            session.add(
+                Registration(
+                    registry_id=registry_id,
+                    unit_id=ULLEVAL_DEPARTMENT,
+                    patient_id=patient.id,
+                    event_date=date(2023, 1, 28 - day % 28),  # not in the ids' order
+                    status=status,
+                    values=values,
+                )
+            )
+            session.flush()  # one id after the other, in this order
+
+        for index, values in enumerate(documents):
+            add(awkward, index, REGISTRATION_STATUSES[index % 3], values)
+            for extra in range(9 if index == len(documents) // 2 else 1):
+                add(other, extra, "draft", {"note": "not this registry"})
+    with database.transaction() as session:
+        edited = session.scalars(
+            select(Registration)
+            .where(Registration.registry_id == awkward)
+            .order_by(Registration.id)
+            .offset(EDITED)
+            .limit(1)
+        ).one()
+        edited.values = {**edited.values, "note": "edited"}
+    if database.dialect == "postgresql":  # statistics, as autovacuum keeps them: with them
+        with database.engine.connect() as connection:  # a small table is scanned, not indexed
+            connection.execute(text("ANALYZE registrations"))
+            connection.commit()
+
+
+def _straightforward(
+    database: Database, dictionary: Dictionary, statuses: Sequence[str]
+) -> pl.DataFrame:
+    """The frame built the plain way: every registration as an ORM object, its values
+    converted one by one in Python (integers stored as 2.0 read leniently, as polars does)."""
+    types = column_types(dictionary)
+    with database.reading() as session:
+        registrations = session.scalars(
+            select(Registration)
+            .join(Registry)
+            .where(Registry.key == "awkward", Registration.status.in_(statuses))
+            .order_by(Registration.id)
+        ).all()
+        rows = [
+            (
+                r.id,
+                r.unit_id,
+                r.event_date,
+                r.status,
+                *(_converted(r.values.get(name), dtype) for name, dtype in types.items()),
+            )
+            for r in registrations
+        ]
+    return pl.DataFrame(rows, schema={**CORE_SCHEMA, **types}, orient="row")
+
+
+def _converted(value: Any, dtype: pl.DataType) -> Any:
+    if value is None:
+        return None
+    if dtype == pl.Date():
+        return date.fromisoformat(value[:10])
+    if dtype == pl.Datetime("us"):
+        return datetime.fromisoformat(value)
+    if dtype == pl.Time():
+        return time.fromisoformat(value)
+    if dtype == pl.Int64():
+        return int(value)
+    if dtype == pl.Float64():
+        return float(value)
+    return value
+
+
+@pytest.mark.parametrize("chunk_ids", [3, snapshot_module.CHUNK_IDS])
+@pytest.mark.parametrize(
+    "documents",
+    [DOCUMENTS, (*DOCUMENTS, {"count": 2.0})],
+    ids=["strict", "an integer stored as 2.0"],
+)
+@pytest.mark.parametrize("statuses", [REGISTRATION_STATUSES, PUBLISHED_STATUSES, ("draft",)])
+def test_the_frame_is_what_a_plain_reading_gives(
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk_ids: int,
+    documents: Sequence[dict[str, Any]],
+    statuses: Sequence[str],
+) -> None:
+    """Awkward text (quotes, commas, newlines, tabs, backslashes, unicode, empty), nulls,
+    missing keys, dates, times, lists and every status: read in one chunk and in many
+    (some of them without a registration of the registry), and in id order although the
+    database does not keep it."""
+    _store(database, documents)
+    monkeypatch.setattr(snapshot_module, "CHUNK_IDS", chunk_ids)
+    frame = registration_frame(database, "awkward", AWKWARD, statuses=statuses)
+    expected = _straightforward(database, AWKWARD, statuses)
+    assert frame.schema == expected.schema
+    assert frame.equals(expected)
+    assert set(frame["status"]) == set(statuses)
+    if statuses == REGISTRATION_STATUSES:
+        edited = [*TEXTS[:EDITED], "edited", *TEXTS[EDITED + 1 :]]
+        assert frame["note"].head(len(TEXTS)).to_list() == edited
+
+
+def test_finished_frame_leaves_drafts_out(database: Database) -> None:
+    _store(database, DOCUMENTS)
+    every = registration_frame(database, "awkward", AWKWARD)
+    finished = finished_frame(database, "awkward", AWKWARD)
+    assert finished.equals(every.filter(pl.col("status").is_in(PUBLISHED_STATUSES)))
+    assert 0 < finished.height < every.height
+
+
+def test_a_registry_without_registrations_in_the_statuses_is_empty(database: Database) -> None:
+    _store(database, DOCUMENTS)
+    frame = finished_frame(database, "other", AWKWARD)  # it has drafts only
+    assert frame.height == 0
+    assert frame.schema == {**CORE_SCHEMA, **column_types(AWKWARD)}
