@@ -104,27 +104,17 @@ def compute_results(
         return pl.DataFrame(schema=RESULT_SCHEMA)
     tree = unit_tree(units)
     ancestors = unit_ancestors(tree)
-    rows = _with_period(frame).select("unit_id", "period", *registration_columns(compiled))
-    medians = [item for item in compiled if item.indicator.type == "median"]
     shared = _sharing_covariates(compiled)
     fitted = [item for items in shared for item in items]
     stored = [item for item in compiled if _stored(item)]
     # The risk models' patterns are read first. Then the models are fitted one after another
-    # (numpy, one core), and meanwhile another thread reads (polars releases the GIL) the
-    # counts and medians, then each model's expected values as soon as it is fitted.
+    # (numpy, one core), and meanwhile another thread (polars releases the GIL) counts and
+    # builds the results up to their risk-adjusted columns, then reads each model's expected
+    # values as soon as it is fitted.
     [shared_patterns] = _collect_batches([_national_patterns(frame, items) for items in shared])
     with ThreadPoolExecutor(max_workers=1) as background:
         counting = background.submit(
-            _collect_batches,
-            # Per-unit frames come in any row order: their sums do not depend on it, and
-            # the results are sorted by their key.
-            [
-                rows.with_columns(mean_parts(compiled))
-                .group_by("unit_id", "period")
-                .agg(unit_aggregates(compiled))
-            ],
-            [median_values(rows, item, ancestors) for item in medians],
-            [stored_expected(_risk_rows(frame, item)) for item in stored],
+            _counted_results, frame, compiled, tree, ancestors, coverage=coverage
         )
         patterns = _patterns_by_model(shared, shared_patterns)
         # The fits' matrices are tens of thousands of rows by a dozen terms: BLAS threads
@@ -137,16 +127,46 @@ def compute_results(
                 )
                 for item, found in zip(fitted, patterns, strict=True)
             ]
-        [per_unit], median_sorted, stored_sums = counting.result()
+        results, stored_sums = counting.result()
         fitted_sums = [expected.result() for expected in expecting]
-    check_units(per_unit, tree)
     observed_expected = [
         found.with_columns(pl.lit(item.key).alias("indicator"))
         for item, found in zip([*stored, *fitted], [*stored_sums, *fitted_sums], strict=True)
     ]
+    results = _with_risk(results, observed_expected, ancestors)
+    results = results.with_columns(achievement_level().alias("achievement"))
+    results = results.with_columns(suppress(results, tree), *funnel_columns(results))
+    return results.select(pl.col(name).cast(dtype) for name, dtype in RESULT_SCHEMA.items())
+
+
+def _counted_results(
+    frame: pl.LazyFrame,
+    compiled: Sequence[CompiledIndicator],
+    tree: pl.DataFrame,
+    ancestors: pl.LazyFrame,
+    *,
+    coverage: pl.DataFrame | None,
+) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """The results without their risk-adjusted columns (counts, estimates and intervals,
+    coverage), sorted, and the observed and expected sums of models with `expected:`."""
+    rows = _with_period(frame).select("unit_id", "period", *registration_columns(compiled))
+    medians = [item for item in compiled if item.indicator.type == "median"]
+    stored = [item for item in compiled if _stored(item)]
+    [per_unit], median_counts, stored_sums = _collect_batches(
+        # Per-unit frames come in any row order: their sums do not depend on it, and the
+        # results are sorted by their key.
+        [
+            rows.with_columns(mean_parts(compiled))
+            .group_by("unit_id", "period")
+            .agg(unit_aggregates(compiled))
+        ],
+        [median_values(rows, item, ancestors) for item in medians],
+        [stored_expected(_risk_rows(frame, item)) for item in stored],
+    )
+    check_units(per_unit, tree)
     median_frames = [
         median_columns(values).with_columns(pl.lit(item.key).alias("indicator"))
-        for item, values in zip(medians, median_sorted, strict=True)
+        for item, values in zip(medians, median_counts, strict=True)
     ]
     results = (
         sums_by_unit(compiled, per_unit, ancestors)
@@ -156,11 +176,7 @@ def compute_results(
     )
     medians_found = pl.concat(median_frames) if median_frames else pl.DataFrame()
     results = results.with_columns(estimate_columns(results, medians_found))
-    results = _with_risk(results, observed_expected, ancestors)
-    results = _with_coverage(results, per_unit, coverage, ancestors)
-    results = results.with_columns(achievement_level().alias("achievement"))
-    results = results.with_columns(suppress(results, tree), *funnel_columns(results))
-    return results.select(pl.col(name).cast(dtype) for name, dtype in RESULT_SCHEMA.items())
+    return _with_coverage(results, per_unit, coverage, ancestors), stored_sums
 
 
 def fit_risk_models(
