@@ -3,9 +3,10 @@
 DESIGN.md, "The engine's contract", fixes the entry point and the columns; docs/methods.md
 says what each number means. The registrations are read by three batches of queries: the
 covariate patterns of risk models (one query for all models that share their covariates);
-the counts of every indicator and the values of medians, read while the models are fitted;
-and, by fitted risk models, each registration's prediction, summed per unit. Everything
-else works on frames the size of the results.
+the counts of every indicator and how often each value of a median occurs, read while the
+models are fitted; and, by each fitted risk model as soon as it is fitted, each
+registration's prediction, summed per unit. Everything else works on frames the size of
+the results.
 
 A mean's or median's `denominator` is the number of registrations in the denominator with a
 known value, the n of its estimate. Registrations without an `event_date` have no period and
