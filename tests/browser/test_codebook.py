@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.browser.conftest import WCAG_TAGS, axe_violations, wait_for_page
+from tests.browser.conftest import WCAG_TAGS, axe_violations, wait_for_page, wait_until
 
 LANGUAGES = pytest.mark.parametrize(
     ("query", "heading", "shown"),
@@ -41,8 +44,13 @@ def test_form_filter_link_shows_one_table(live_server: str, browser: WebDriver) 
     wait_for_page(browser, (By.CSS_SELECTOR, "table.codebook-table"))
     browser.find_element(By.LINK_TEXT, "3-month follow-up").click()
     wait_for_page(browser, (By.ID, "codebook-table-stroke-followup_3m"))
-    tables = browser.find_elements(By.CSS_SELECTOR, "table.codebook-table")
-    assert [t.get_attribute("id") for t in tables] == ["codebook-table-stroke-followup_3m"]
+    # Read in one script: Dash may still be replacing the tables, and an element found in
+    # one call can be gone by the next (a stale element, seen in CI).
+    shown = "return [...document.querySelectorAll('table.codebook-table')].map(t => t.id);"
+    wanted = ["codebook-table-stroke-followup_3m"]
+    with suppress(TimeoutException):
+        wait_until(browser).until(lambda d: d.execute_script(shown) == wanted)
+    assert browser.execute_script(shown) == wanted
 
 
 def test_page_does_not_scroll_sideways_at_320_css_pixels(
