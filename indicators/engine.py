@@ -115,7 +115,7 @@ def compute_results(
     [shared_patterns] = _collect_batches([_national_patterns(frame, items) for items in shared])
     with ThreadPoolExecutor(max_workers=1) as background:
         counting = background.submit(
-            _counted_results, frame, compiled, tree, ancestors, coverage=coverage
+            _counted_results, frame, compiled, stored, tree, ancestors, coverage=coverage
         )
         patterns = _patterns_by_model(shared, shared_patterns)
         # The fits' matrices are tens of thousands of rows by a dozen terms: BLAS threads
@@ -143,16 +143,17 @@ def compute_results(
 def _counted_results(
     frame: pl.LazyFrame,
     compiled: Sequence[CompiledIndicator],
+    stored: Sequence[CompiledIndicator],
     tree: pl.DataFrame,
     ancestors: pl.LazyFrame,
     *,
     coverage: pl.DataFrame | None,
 ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """The results without their risk-adjusted columns (counts, estimates and intervals,
-    coverage), sorted, and the observed and expected sums of models with `expected:`."""
+    coverage), sorted, and the observed and expected sums of the `stored` models (those
+    with `expected:`), in their order."""
     rows = _with_period(frame).select("unit_id", "period", *registration_columns(compiled))
     medians = [item for item in compiled if item.indicator.type == "median"]
-    stored = [item for item in compiled if _stored(item)]
     [per_unit], median_counts, stored_sums = _collect_batches(
         # Per-unit frames come in any row order: their sums do not depend on it, and the
         # results are sorted by their key.
