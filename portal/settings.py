@@ -92,8 +92,9 @@ class Settings:
     backup_keep: int = 14
     backup_interval_hours: int = 0
     # How long a reader waits for its worker's recomputation of results after a change of
-    # data before it is shown the previous results (portal/results_cache.py); 0: never.
-    results_wait_ms: int = 0
+    # data before it is shown the previous results, if the registry's last computation took
+    # no longer than that (portal/results_cache.py); 0: never.
+    results_wait_ms: int = 500
 
     @property
     def is_sqlite(self) -> bool:
@@ -175,7 +176,7 @@ class Settings:
             smtp_username=env.get("SMTP_USERNAME") or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,
             sms_sender=env.get("SMS_SENDER") or "development",
-            results_wait_ms=_at_least(env, "RESULTS_WAIT_MS", 0, minimum=0),
+            results_wait_ms=_at_least(env, "RESULTS_WAIT_MS", 500, minimum=0),
         )
 
 

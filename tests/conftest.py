@@ -109,8 +109,8 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: str) -> Settin
         "SEED_DEMO": "false",
         "LOG_LEVEL": "WARNING",
         # A test reads what it has just written: the reader waits for the recomputation.
-        # Production's default (the previous results at once) has tests of its own in
-        # test_results_cache.py and test_workers.py.
+        # Production's default (a wait of at most 500 ms, and none after a long computation)
+        # has tests of its own in test_results_cache.py and test_workers.py.
         "RESULTS_WAIT_MS": "120000",
         **overrides,
     }

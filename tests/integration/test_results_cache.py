@@ -150,6 +150,7 @@ def test_results_are_cached_on_disk_once_per_version(app: flask.Flask) -> None:
     assert compute.calls == 2
     assert sorted(p.name for p in folder.iterdir()) == [
         ".stroke.lock",
+        ".stroke.seconds",  # how long that version took, which `RESULTS_WAIT_MS` weighs
         f"stroke-v{version}.parquet",
     ]
 
@@ -291,6 +292,58 @@ def test_readers_get_the_previous_results_at_once_while_new_ones_are_computed(
     fresh = cached_results(settings, database, STROKE, compute=compute)
     assert_frame_equal(fresh, _direct(database))
     assert not fresh.equals(old) and compute.calls == 1
+
+
+class SlowCompute(CountingCompute):
+    """Takes at least `seconds`, as a large registry's computation does."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def __call__(self, *args: object, **kwargs: object) -> pl.DataFrame:
+        time.sleep(self.seconds)
+        return super().__call__(*args, **kwargs)
+
+
+WAIT_MS = 1_000
+RELEASE_SECONDS = 0.3
+"""When the test lets the refresh finish: well inside the reader's wait, long after a reader
+that does not wait has been answered."""
+
+
+@pytest.mark.parametrize("shared", ["disk", "redis"])
+@pytest.mark.parametrize("last_seconds", [0.0, 1.2])
+def test_a_reader_waits_for_a_refresh_only_when_the_last_one_was_quick(
+    app: flask.Flask, shared: str, last_seconds: float, request: pytest.FixtureRequest
+) -> None:
+    """`RESULTS_WAIT_MS`: after a change of data a reader waits up to that long for the new
+    results if the registry's last computation took no longer than that, so a small
+    registry shows the change at once; after a longer one it is served the previous results
+    at once. Here the refresh finishes `RELEASE_SECONDS` after it starts, inside the wait."""
+    seed(app)
+    database: Database = app.extensions["database"]
+    settings: Settings = app.config["PORTAL_SETTINGS"].with_changes(results_wait_ms=WAIT_MS)
+    if shared == "redis":
+        request.getfixturevalue("redis_client")
+        settings = settings.with_changes(cache_url=REDIS_URL)
+    old = cached_results(settings, database, STROKE, compute=SlowCompute(last_seconds))
+
+    seed(app, registrations=500, seed=2)
+    new_version = data_version(database, "stroke")
+    compute = HeldCompute()
+    timer = threading.Timer(RELEASE_SECONDS, compute.release.set)
+    timer.start()
+    try:
+        answer = cached_results(settings, database, STROKE, compute=compute)
+    finally:
+        timer.join()
+    if last_seconds * 1000 <= WAIT_MS:
+        assert_frame_equal(answer, _direct(database))  # waited: the change shows at once
+    else:
+        assert_frame_equal(answer, old)  # not held up by a refresh expected to be long
+    _until(lambda: served_results_versions(settings, database, [STROKE]) == {"stroke": new_version})
+    assert compute.calls == 1
 
 
 def test_saving_a_draft_leaves_the_results_and_unfinishing_a_record_renews_them(

@@ -61,7 +61,8 @@ START_SECONDS = 180.0
 STOP_SECONDS = 3.0
 NATION_RESULTS = "/api/v1/registries/stroke/results?level=nation"
 SPREAD_SECONDS = 1.0
-"""The longest any one request may take: no reader waits for a recomputation."""
+"""The longest any one request may take: no reader waits for a recomputation longer than
+`RESULTS_WAIT_MS` (production's 500 ms)."""
 CHANGE_SECONDS = 1.0
 """Issue 10: a change of data shows on every worker's pages within a second."""
 LOOK_SECONDS = 60.0
@@ -290,10 +291,11 @@ def test_a_rate_limit_counts_the_guesses_made_on_every_worker(portal: Portal) ->
 
 
 def test_a_change_of_data_shows_on_every_worker_within_a_second(portal: Portal) -> None:
-    """After a write no reader waits for the results to be recomputed: every worker answers
-    at once, with the previous page while one worker's background refresh computes, then
-    every worker with the new page and the new results, shared through Redis. Issue 10 asks
-    for the change on every worker's pages within a second of the write."""
+    """After a write every worker answers within `SPREAD_SECONDS`: readers wait for the
+    background refresh at most `RESULTS_WAIT_MS` (this registry's computations are quick),
+    and are served the previous page if it has not ended; then every worker answers with
+    the new page and the new results, shared through Redis. Issue 10 asks for the change on
+    every worker's pages within a second of the write."""
     cookies = cookies_of(portal.call("GET", OVERVIEW[0] + OVERVIEW[1]))
     render = lambda: page_request(portal, cookies, *OVERVIEW)  # noqa: E731
     results = lambda: portal.call("GET", NATION_RESULTS)  # noqa: E731
