@@ -22,6 +22,10 @@ then shared the interpreter with them and took twice as long as alone. Before th
 benchmark showed it, every reader after a write waited for the whole recomputation while
 the other workers queued behind the same lock.
 
+While registrars keep changing data, a registry's refreshes rest between computations:
+after one of T seconds, the next starts no sooner than `RESULTS_REST_FACTOR` (default 2) × T
+after it, so recomputing takes at most a third of the time and readers the rest.
+
 Computations of one registry take turns through one lock (a Redis lock with an expiry, or
 `fcntl.flock` on `instance/results/.<registry>.lock`, which the system releases if the
 worker dies): workers that miss together compute once. A worker that has waited
@@ -81,6 +85,26 @@ class Stored(NamedTuple):
     frame: pl.DataFrame
 
 
+class Computation(NamedTuple):
+    """How long the newest stored version took to compute, and when it was stored (Unix
+    time, so that every worker and host reads it alike)."""
+
+    seconds: float
+    ended: float
+
+    def encoded(self) -> str:
+        return f"{self.seconds:.6f} {self.ended:.6f}"
+
+    @classmethod
+    def decoded(cls, text: str) -> Computation | None:
+        """None for text an older release or a torn write left."""
+        try:
+            seconds, ended = (float(part) for part in text.split())
+        except ValueError:
+            return None
+        return cls(seconds, ended)
+
+
 class _Store(Protocol):
     """Where one registry's results are kept: the newest version only."""
 
@@ -88,12 +112,11 @@ class _Store(Protocol):
 
     def newest(self) -> Stored | None: ...
 
-    def put(self, version: int, frame: pl.DataFrame, seconds: float) -> None:
-        """Keep `frame` as `version`, computed in `seconds`, unless a newer version is
+    def put(self, version: int, frame: pl.DataFrame, computation: Computation) -> None:
+        """Keep `frame` as `version`, with how it was computed, unless a newer version is
         stored already."""
 
-    def seconds(self) -> float | None:
-        """How long the newest stored version took to compute, if known."""
+    def last_computation(self) -> Computation | None: ...
 
     def lock(self, seconds: float) -> AbstractContextManager[None]: ...
 
@@ -168,8 +191,8 @@ def _waited(settings: Settings, store: _Store, refresh: _Refresh) -> bool:
     limit = settings.results_wait_ms / 1000
     if limit <= 0:
         return False
-    last = store.seconds()
-    if last is not None and last > limit:
+    last = store.last_computation()
+    if last is not None and last.seconds > limit:
         return False
     return refresh.done.wait(limit)
 
@@ -199,7 +222,7 @@ def _computed(
             return newest.frame
         started = time.monotonic()
         results = _fresh_results(settings, database, registry, compute)
-        store.put(version, results, time.monotonic() - started)
+        store.put(version, results, Computation(time.monotonic() - started, time.time()))
     return results
 
 
@@ -239,6 +262,7 @@ def _refresh(
     def run() -> None:
         store = _store(settings, registry.key)
         while True:
+            _rest(settings, store, lock_seconds)
             version = data_version(database, registry.key)
             _computed(settings, database, registry, store, version, compute, lock_seconds)
             if data_version(database, registry.key) == version:
@@ -253,6 +277,19 @@ def _refresh(
     thread.daemon = True
     thread.start()
     return refresh
+
+
+def _rest(settings: Settings, store: _Store, most_seconds: float) -> None:
+    """After a computation of T seconds by any worker, the next one of the registry starts
+    no sooner than `RESULTS_REST_FACTOR` × T after it ended, so that while registrars keep
+    changing data, recomputing takes at most 1 / (1 + factor) of the time and the rest is
+    left to readers (at a million registrations one takes about 15 s of a core). A refresh
+    after a quiet spell starts at once."""
+    last = store.last_computation()
+    if last is None or settings.results_rest_factor <= 0:
+        return
+    until = last.ended + settings.results_rest_factor * last.seconds
+    time.sleep(min(max(0.0, until - time.time()), most_seconds / 2))
 
 
 def _store(settings: Settings, registry_key: str) -> _Store:
@@ -276,16 +313,16 @@ class _FileStore:
         frame = None if version is None else self.get(version)
         return None if version is None or frame is None else Stored(version, frame)
 
-    def put(self, version: int, frame: pl.DataFrame, seconds: float) -> None:
+    def put(self, version: int, frame: pl.DataFrame, computation: Computation) -> None:
         newest = self._newest_version()
         if newest is None or newest <= version:
             store_version(frame, self.folder, self.registry_key, version)
-            _write_atomically(_seconds_path(self.folder, self.registry_key), f"{seconds:.6f}")
+            _write_atomically(_timing_path(self.folder, self.registry_key), computation.encoded())
 
-    def seconds(self) -> float | None:
+    def last_computation(self) -> Computation | None:
         try:
-            return float(_seconds_path(self.folder, self.registry_key).read_text())
-        except (FileNotFoundError, ValueError):  # never recorded, or from an older release
+            return Computation.decoded(_timing_path(self.folder, self.registry_key).read_text())
+        except FileNotFoundError:
             return None
 
     @contextmanager
@@ -297,9 +334,9 @@ class _FileStore:
         return stored_versions(self.folder, [self.registry_key]).get(self.registry_key)
 
 
-def _seconds_path(folder: Path, registry_key: str) -> Path:
-    """How long the newest stored version took to compute (outside the versions' pattern)."""
-    return folder / f".{registry_key}.seconds"
+def _timing_path(folder: Path, registry_key: str) -> Path:
+    """The newest stored version's `Computation` (outside the versions' pattern)."""
+    return folder / f".{registry_key}.computation"
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -352,9 +389,9 @@ def _pointer_key(settings: Settings, registry_key: str) -> str:
     return f"results-newest:{settings.redis_namespace}{registry_key}"
 
 
-def _seconds_key(settings: Settings, registry_key: str) -> str:
-    """How long the newest stored version took to compute (outside the versions' pattern)."""
-    return f"results-seconds:{settings.redis_namespace}{registry_key}"
+def _timing_key(settings: Settings, registry_key: str) -> str:
+    """The newest stored version's `Computation` (outside the versions' pattern)."""
+    return f"results-computation:{settings.redis_namespace}{registry_key}"
 
 
 def redis_lock_key(settings: Settings, registry_key: str) -> str:
@@ -364,8 +401,8 @@ def redis_lock_key(settings: Settings, registry_key: str) -> str:
 
 # Store a version and move the pointer to it in one step, unless a newer one is stored
 # (a slow computation must not replace a fresher one), and drop the version it replaces.
-# KEYS: pointer, the version's key, its computing time's key; ARGV: version, parquet bytes,
-# expiry, versions' prefix, seconds the computation took.
+# KEYS: pointer, the version's key, its `Computation`'s key; ARGV: version, parquet bytes,
+# expiry, versions' prefix, the encoded `Computation`.
 _PUT_IF_NEWEST = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 local version = tonumber(ARGV[1])
@@ -395,7 +432,7 @@ class _RedisStore:
         frame = self.get(version)
         return None if frame is None else Stored(version, frame)
 
-    def put(self, version: int, frame: pl.DataFrame, seconds: float) -> None:
+    def put(self, version: int, frame: pl.DataFrame, computation: Computation) -> None:
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
         self.client.eval(
@@ -403,17 +440,17 @@ class _RedisStore:
             3,
             _pointer_key(self.settings, self.registry_key),
             redis_key(self.settings, self.registry_key, version),
-            _seconds_key(self.settings, self.registry_key),
+            _timing_key(self.settings, self.registry_key),
             version,
             buffer.getvalue(),
             REDIS_EXPIRY_SECONDS,
             _versions_prefix(self.settings, self.registry_key),
-            f"{seconds:.6f}",
+            computation.encoded(),
         )
 
-    def seconds(self) -> float | None:
-        stored = self.client.get(_seconds_key(self.settings, self.registry_key))
-        return float(stored) if isinstance(stored, bytes) else None
+    def last_computation(self) -> Computation | None:
+        stored = self.client.get(_timing_key(self.settings, self.registry_key))
+        return Computation.decoded(stored.decode()) if isinstance(stored, bytes) else None
 
     @contextmanager
     def lock(self, seconds: float) -> Iterator[None]:

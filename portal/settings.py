@@ -95,6 +95,9 @@ class Settings:
     # data before it is shown the previous results, if the registry's last computation took
     # no longer than that (portal/results_cache.py); 0: never.
     results_wait_ms: int = 500
+    # After a computation of the results that took T, the registry's next one starts no
+    # sooner than this × T after it ended (portal/results_cache.py); 0: at once.
+    results_rest_factor: int = 2
 
     @property
     def is_sqlite(self) -> bool:
@@ -177,6 +180,7 @@ class Settings:
             smtp_password=env.get("SMTP_PASSWORD") or None,
             sms_sender=env.get("SMS_SENDER") or "development",
             results_wait_ms=_at_least(env, "RESULTS_WAIT_MS", 500, minimum=0),
+            results_rest_factor=_at_least(env, "RESULTS_REST_FACTOR", 2, minimum=0),
         )
 
 

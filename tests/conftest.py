@@ -112,6 +112,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: str) -> Settin
         # Production's default (a wait of at most 500 ms, and none after a long computation)
         # has tests of its own in test_results_cache.py and test_workers.py.
         "RESULTS_WAIT_MS": "120000",
+        "RESULTS_REST_FACTOR": "0",  # nor rests between its writes' recomputations
         **overrides,
     }
     return Settings.from_environ(environ, instance_path=tmp_path / "instance")

@@ -150,7 +150,7 @@ def test_results_are_cached_on_disk_once_per_version(app: flask.Flask) -> None:
     assert compute.calls == 2
     assert sorted(p.name for p in folder.iterdir()) == [
         ".stroke.lock",
-        ".stroke.seconds",  # how long that version took, which `RESULTS_WAIT_MS` weighs
+        ".stroke.computation",  # how long that version took, and when it ended
         f"stroke-v{version}.parquet",
     ]
 
@@ -306,16 +306,25 @@ class SlowCompute(CountingCompute):
         return super().__call__(*args, **kwargs)
 
 
-WAIT_MS = 1_000
 RELEASE_SECONDS = 0.3
 """When the test lets the refresh finish: well inside the reader's wait, long after a reader
 that does not wait has been answered."""
 
 
 @pytest.mark.parametrize("shared", ["disk", "redis"])
-@pytest.mark.parametrize("last_seconds", [0.0, 1.2])
+@pytest.mark.parametrize(
+    ("wait_ms", "last_seconds"),
+    [
+        (60_000, 0.0),  # the last computation took its real time, far less than a minute
+        (1_000, 1.2),  # the last computation took longer than the wait
+    ],
+)
 def test_a_reader_waits_for_a_refresh_only_when_the_last_one_was_quick(
-    app: flask.Flask, shared: str, last_seconds: float, request: pytest.FixtureRequest
+    app: flask.Flask,
+    shared: str,
+    wait_ms: int,
+    last_seconds: float,
+    request: pytest.FixtureRequest,
 ) -> None:
     """`RESULTS_WAIT_MS`: after a change of data a reader waits up to that long for the new
     results if the registry's last computation took no longer than that, so a small
@@ -323,7 +332,7 @@ def test_a_reader_waits_for_a_refresh_only_when_the_last_one_was_quick(
     at once. Here the refresh finishes `RELEASE_SECONDS` after it starts, inside the wait."""
     seed(app)
     database: Database = app.extensions["database"]
-    settings: Settings = app.config["PORTAL_SETTINGS"].with_changes(results_wait_ms=WAIT_MS)
+    settings: Settings = app.config["PORTAL_SETTINGS"].with_changes(results_wait_ms=wait_ms)
     if shared == "redis":
         request.getfixturevalue("redis_client")
         settings = settings.with_changes(cache_url=REDIS_URL)
@@ -338,7 +347,7 @@ def test_a_reader_waits_for_a_refresh_only_when_the_last_one_was_quick(
         answer = cached_results(settings, database, STROKE, compute=compute)
     finally:
         timer.join()
-    if last_seconds * 1000 <= WAIT_MS:
+    if last_seconds * 1000 <= wait_ms:
         assert_frame_equal(answer, _direct(database))  # waited: the change shows at once
     else:
         assert_frame_equal(answer, old)  # not held up by a refresh expected to be long
@@ -405,3 +414,64 @@ def test_saving_a_draft_leaves_the_results_and_unfinishing_a_record_renews_them(
     assert (
         after.filter(nation)["denominator"].sum() == before.filter(nation)["denominator"].sum() - 1
     )
+
+
+def _unfinish_one(database: Database) -> None:
+    """A registrar takes one complete registration back to draft: the data version moves."""
+    with database.reading() as session:
+        complete = session.scalars(
+            select(Registration).where(Registration.status == "complete").order_by(Registration.id)
+        ).first()
+    assert complete is not None
+    scope = AccessScope(
+        actor=SYSTEM, roles={"stroke": {"registrar": frozenset({complete.unit_id})}}
+    )
+    update_registration(
+        database, scope, complete.id, complete.version, {}, STROKE.dictionary,
+        event_date_variable=STROKE.event_date_variable, status="draft", reason="Mangler data",
+    )  # fmt: skip
+
+
+class StampedCompute(CountingCompute):
+    """Notes when each computation starts (Unix time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[float] = []
+
+    def __call__(self, *args: object, **kwargs: object) -> pl.DataFrame:
+        self.started.append(time.time())
+        return super().__call__(*args, **kwargs)
+
+
+REST_FACTOR = 3
+SLOW_SECONDS = 0.5
+
+
+@pytest.mark.parametrize("shared", ["disk", "redis"])
+def test_a_refresh_rests_after_a_computation_in_proportion_to_its_time(
+    app: flask.Flask, shared: str, request: pytest.FixtureRequest
+) -> None:
+    """`RESULTS_REST_FACTOR`: after a computation of T seconds the registry's next one
+    starts no sooner than factor × T after it ended, whichever worker asks; without the
+    rest it would start as soon as the change below is read (a fraction of a second)."""
+    seed(app)
+    database: Database = app.extensions["database"]
+    settings: Settings = app.config["PORTAL_SETTINGS"].with_changes(
+        results_wait_ms=0, results_rest_factor=REST_FACTOR
+    )
+    if shared == "redis":
+        request.getfixturevalue("redis_client")
+        settings = settings.with_changes(cache_url=REDIS_URL)
+    began = time.time()
+    old = cached_results(settings, database, STROKE, compute=SlowCompute(SLOW_SECONDS))
+
+    _unfinish_one(database)
+    new_version = data_version(database, "stroke")
+    compute = StampedCompute()
+    assert_frame_equal(cached_results(settings, database, STROKE, compute=compute), old)
+    _until(lambda: served_results_versions(settings, database, [STROKE]) == {"stroke": new_version})
+    # The first computation took at least SLOW_SECONDS and ended no sooner than that after
+    # `began`: the next one rests at least REST_FACTOR times as long after it.
+    assert compute.started[0] >= began + SLOW_SECONDS * (1 + REST_FACTOR)
+    assert compute.calls == 1
