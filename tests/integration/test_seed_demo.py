@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from data_access.access import scope_for_user
 from data_access.accounts import find_user_id
@@ -67,6 +67,25 @@ def test_seed_demo_stores_protected_patients_and_registrations(app: flask.Flask)
         assert None not in registration.values.values()
     truth = json.loads((settings.instance_path / "demo_truth_stroke.json").read_text())
     assert truth
+
+
+def test_seeding_leaves_the_planner_statistics_of_the_loaded_tables(app: flask.Flask) -> None:
+    """`ANALYZE` after the load: PostgreSQL notes it as a manual analyse (autovacuum's own
+    would be `last_autoanalyze`), SQLite as rows of `sqlite_stat1`."""
+    _seed(app, seed=7)
+    database: Database = app.extensions["database"]
+    with database.reading() as session:
+        if database.engine.dialect.name == "postgresql":
+            analysed = session.execute(
+                text(
+                    "SELECT relname FROM pg_stat_user_tables "
+                    "WHERE last_analyze IS NOT NULL AND relname IN "
+                    "('patients', 'registrations', 'coverage_counts')"
+                )
+            ).scalars()
+        else:
+            analysed = session.execute(text("SELECT DISTINCT tbl FROM sqlite_stat1")).scalars()
+        assert {"patients", "registrations", "coverage_counts"} <= set(analysed)
 
 
 def test_seeding_again_replaces_instead_of_adding_and_is_deterministic(app: flask.Flask) -> None:
