@@ -355,6 +355,22 @@ def test_a_reader_waits_for_a_refresh_only_when_the_last_one_was_quick(
     assert compute.calls == 1
 
 
+def _unfinish_one(database: Database) -> None:
+    """A registrar takes one complete registration back to draft: the data version moves."""
+    with database.reading() as session:
+        complete = session.scalars(
+            select(Registration).where(Registration.status == "complete").order_by(Registration.id)
+        ).first()
+    assert complete is not None
+    scope = AccessScope(
+        actor=SYSTEM, roles={"stroke": {"registrar": frozenset({complete.unit_id})}}
+    )
+    update_registration(
+        database, scope, complete.id, complete.version, {}, STROKE.dictionary,
+        event_date_variable=STROKE.event_date_variable, status="draft", reason="Mangler data",
+    )  # fmt: skip
+
+
 def test_saving_a_draft_leaves_the_results_and_unfinishing_a_record_renews_them(
     app: flask.Flask,
 ) -> None:
@@ -386,25 +402,7 @@ def test_saving_a_draft_leaves_the_results_and_unfinishing_a_record_renews_them(
     assert_frame_equal(cached_results(settings, database, STROKE, compute=compute), before)
     assert compute.calls == 0
 
-    with database.reading() as session:
-        complete = session.scalars(
-            select(Registration).where(Registration.status == "complete").order_by(Registration.id)
-        ).first()
-    assert complete is not None
-    scope = AccessScope(
-        actor=SYSTEM, roles={"stroke": {"registrar": frozenset({complete.unit_id})}}
-    )
-    update_registration(
-        database,
-        scope,
-        complete.id,
-        complete.version,
-        {},
-        STROKE.dictionary,
-        event_date_variable=STROKE.event_date_variable,
-        status="draft",
-        reason="Mangler opplysninger",
-    )
+    _unfinish_one(database)
     assert data_version(database, "stroke") == version + 1
     after = cached_results(settings, database, STROKE, compute=compute)
     assert compute.calls == 1
@@ -414,22 +412,6 @@ def test_saving_a_draft_leaves_the_results_and_unfinishing_a_record_renews_them(
     assert (
         after.filter(nation)["denominator"].sum() == before.filter(nation)["denominator"].sum() - 1
     )
-
-
-def _unfinish_one(database: Database) -> None:
-    """A registrar takes one complete registration back to draft: the data version moves."""
-    with database.reading() as session:
-        complete = session.scalars(
-            select(Registration).where(Registration.status == "complete").order_by(Registration.id)
-        ).first()
-    assert complete is not None
-    scope = AccessScope(
-        actor=SYSTEM, roles={"stroke": {"registrar": frozenset({complete.unit_id})}}
-    )
-    update_registration(
-        database, scope, complete.id, complete.version, {}, STROKE.dictionary,
-        event_date_variable=STROKE.event_date_variable, status="draft", reason="Mangler data",
-    )  # fmt: skip
 
 
 class StampedCompute(CountingCompute):
