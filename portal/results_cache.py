@@ -11,20 +11,22 @@ stored version is kept.
 
 A reader never waits long for a recomputation when there is something to show: when the
 current version is not stored yet, it starts (or joins) its worker's background refresh. If
-the registry's last computation took no longer than `RESULTS_WAIT_MS` (default 500), the
-reader waits at most that long for the refresh; otherwise, or when the wait runs out, it is
-served the newest stored version, which stays on screen until the refresh stores the current
-one. So a small registry shows a change at once to the reader who asks just after it, and
-a large one (15 s at a million registrations) never holds a reader up. The waiting readers
-leave their worker's interpreter to the computation: the two-worker test measured a change
-on every worker in 0.66–0.87 s with readers served old pages during the computation, which
-then shared the interpreter with them and took twice as long as alone. Before the load
+the registry's last computation was quick (no longer than four times `RESULTS_WAIT_MS`,
+default 500), the reader waits at most `RESULTS_WAIT_MS` for the refresh; otherwise, or when
+the wait runs out, it is served the newest stored version, which stays on screen until the
+refresh stores the current one. So a small registry shows a change at once to the reader
+who asks just after it, and a large one (15 s at a million registrations) never holds a
+reader up. The waiting readers leave their worker's interpreter to the computation: the
+two-worker test measured a change on every worker in 0.66–0.87 s with readers served old
+pages during the computation, which then shared the interpreter with them and took twice
+as long as alone. Before the load
 benchmark showed it, every reader after a write waited for the whole recomputation while
 the other workers queued behind the same lock.
 
-While registrars keep changing data, a registry's refreshes rest between computations:
-after one of T seconds, the next starts no sooner than `RESULTS_REST_FACTOR` (default 2) × T
-after it, so recomputing takes at most a third of the time and readers the rest.
+While registrars keep changing data, a registry's refreshes rest between computations: when
+the data moved on during one of T seconds, the next starts no sooner than
+`RESULTS_REST_FACTOR` (default 2) × T after it, so recomputing takes at most a third of the
+time and readers the rest.
 
 Computations of one registry take turns through one lock (a Redis lock with an expiry, or
 `fcntl.flock` on `instance/results/.<registry>.lock`, which the system releases if the
@@ -184,15 +186,22 @@ def served_results_versions(
     return _stored_versions(settings, folders) if waited else stored
 
 
+QUICK_FACTOR = 4
+"""A computation counts as quick, worth a reader's wait, up to this many times
+`RESULTS_WAIT_MS`: one computation's time says only roughly what the next will take. A
+process's first one (cold) and one on a busy machine, where readers that are served share
+the interpreter with it, took two to three times a steady one in the two-worker test."""
+
+
 def _waited(settings: Settings, store: _Store, refresh: _Refresh) -> bool:
     """Wait for `refresh` up to `RESULTS_WAIT_MS`, unless the registry's last computation
-    took longer than that (then waiting would only delay the previous results); whether it
-    ended in time."""
+    took far longer than that (`QUICK_FACTOR`: then waiting would only delay the previous
+    results); whether it ended in time."""
     limit = settings.results_wait_ms / 1000
     if limit <= 0:
         return False
     last = store.last_computation()
-    if last is not None and last.seconds > limit:
+    if last is not None and last.seconds > QUICK_FACTOR * limit:
         return False
     return refresh.done.wait(limit)
 
@@ -262,11 +271,11 @@ def _refresh(
     def run() -> None:
         store = _store(settings, registry.key)
         while True:
-            _rest(settings, store, lock_seconds)
             version = data_version(database, registry.key)
             _computed(settings, database, registry, store, version, compute, lock_seconds)
             if data_version(database, registry.key) == version:
                 return
+            _rest(settings, store, lock_seconds)  # the data moved on while it computed
 
     with _REFRESHING_LOCK:
         running = _REFRESHING.get(key)
@@ -280,11 +289,13 @@ def _refresh(
 
 
 def _rest(settings: Settings, store: _Store, most_seconds: float) -> None:
-    """After a computation of T seconds by any worker, the next one of the registry starts
-    no sooner than `RESULTS_REST_FACTOR` × T after it ended, so that while registrars keep
-    changing data, recomputing takes at most 1 / (1 + factor) of the time and the rest is
-    left to readers (at a million registrations one takes about 15 s of a core). A refresh
-    after a quiet spell starts at once."""
+    """When the data moved on during a computation, the next one starts no sooner than
+    `RESULTS_REST_FACTOR` × T after the last one of the registry (by any worker) ended, T
+    being its time, so that while registrars keep changing data, recomputing takes at most
+    1 / (1 + factor) of the time and the rest is left to readers (at a million registrations
+    one takes about 15 s of a core). The first computation after a change starts at once:
+    a process's first computation is slow (cold), and resting after it held up the next
+    change by seconds."""
     last = store.last_computation()
     if last is None or settings.results_rest_factor <= 0:
         return

@@ -320,7 +320,8 @@ def test_a_change_of_data_shows_on_every_worker_within_a_second(portal: Portal) 
     assert len({answer.body for answer in fresh}) == 1 and fresh[0].body != old_results
     for answer in answers + pages + fresh:
         assert answer.status == 200 and answer.seconds <= SPREAD_SECONDS
-    print(f"change shown on every worker {shown:.3f} s after the write")
+    slowest = max(answer.seconds for answer in answers + pages + fresh)
+    print(f"change shown on every worker {shown:.3f} s after the write; slowest {slowest:.3f} s")
     assert shown <= CHANGE_SECONDS
 
 
