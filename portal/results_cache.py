@@ -19,9 +19,9 @@ who asks just after it, and a large one (15 s at a million registrations) never 
 reader up. The waiting readers leave their worker's interpreter to the computation: the
 two-worker test measured a change on every worker in 0.66–0.87 s with readers served old
 pages during the computation, which then shared the interpreter with them and took twice
-as long as alone. Before the load
-benchmark showed it, every reader after a write waited for the whole recomputation while
-the other workers queued behind the same lock.
+as long as alone. (Before the load benchmark showed it, every reader after a write waited
+for the whole recomputation, however long, while the other workers queued behind the same
+lock.)
 
 While registrars keep changing data, a registry's refreshes rest between computations: when
 the data moved on during one of T seconds, the next starts no sooner than
@@ -295,7 +295,8 @@ def _rest(settings: Settings, store: _Store, most_seconds: float) -> None:
     1 / (1 + factor) of the time and the rest is left to readers (at a million registrations
     one takes about 15 s of a core). The first computation after a change starts at once:
     a process's first computation is slow (cold), and resting after it held up the next
-    change by seconds."""
+    change by seconds. A rest never exceeds half of `most_seconds` (the lock's time), so a
+    clock that jumps cannot hold refreshes up for long."""
     last = store.last_computation()
     if last is None or settings.results_rest_factor <= 0:
         return
