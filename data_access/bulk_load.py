@@ -109,20 +109,17 @@ def replace_registry_data(
             .values(data_version=Registry.data_version + 1)
         )
         _advance_sequence(connection, "patients")
-    _refresh_statistics(database, LOADED_TABLES)
+    _refresh_statistics(database)
     return LoadedCounts(patients.height, registrations.height, coverage.height)
 
 
-LOADED_TABLES = ("patients", "registrations", "coverage_counts")
-
-
-def _refresh_statistics(database: Database, tables: tuple[str, ...]) -> None:
+def _refresh_statistics(database: Database) -> None:
     """The planner's statistics for tables a load has just replaced. Left to autovacuum they
     lag behind a load of a million rows (or never come, where it is off, as on the server
     the load benchmark runs on), and until then the planner plans from guesses."""
     with database.engine.begin() as connection:
-        for table in tables:
-            connection.exec_driver_sql(f"ANALYZE {table}")
+        for model in (Patient, Registration, CoverageCount):
+            connection.exec_driver_sql(f"ANALYZE {model.__tablename__}")
 
 
 def _delete_registry_data(connection: Connection, registry_id: int) -> None:

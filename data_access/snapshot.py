@@ -275,22 +275,25 @@ def versioned_path(folder: Path, name: str, version: int) -> Path:
     return folder / f"{name}-v{version}.parquet"
 
 
-def store_version(frame: pl.DataFrame, folder: Path, name: str, version: int) -> Path:
-    """Write `<name>-v<version>.parquet` atomically and delete the other versions of `name`.
-
-    Readers in other workers see either the old file or the whole new one, never a part:
-    the frame goes to a temporary file in the same folder and is renamed into place.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    target = versioned_path(folder, name, version)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".tmp")
+def replace_atomically(target: Path, write: Callable[[Path], object]) -> None:
+    """Have `write` fill a temporary file beside `target`, then rename it into place:
+    readers in other workers see either the old file or the whole new one, never a part
+    (a rename is atomic within one folder)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
     os.close(handle)
     try:
-        frame.write_parquet(temporary)
-        Path(temporary).replace(target)  # os.replace: atomic within one folder
+        write(Path(temporary))
+        Path(temporary).replace(target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def store_version(frame: pl.DataFrame, folder: Path, name: str, version: int) -> Path:
+    """Write `<name>-v<version>.parquet` atomically and delete the other versions of `name`."""
+    target = versioned_path(folder, name, version)
+    replace_atomically(target, frame.write_parquet)
     for older in folder.glob(f"{name}-v*.parquet"):
         if older != target and older.stem.removeprefix(f"{name}-v").isdigit():
             older.unlink(missing_ok=True)  # another worker may have removed it first

@@ -42,7 +42,6 @@ import fcntl
 import io
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -60,6 +59,7 @@ from data_access.snapshot import (
     data_version,
     data_versions,
     read_coverage,
+    replace_atomically,
     snapshot,
     store_version,
     stored_versions,
@@ -329,7 +329,10 @@ class _FileStore:
         newest = self._newest_version()
         if newest is None or newest <= version:
             store_version(frame, self.folder, self.registry_key, version)
-            _write_atomically(_timing_path(self.folder, self.registry_key), computation.encoded())
+            replace_atomically(
+                _timing_path(self.folder, self.registry_key),
+                lambda path: path.write_text(computation.encoded(), encoding="utf-8"),
+            )
 
     def last_computation(self) -> Computation | None:
         try:
@@ -349,14 +352,6 @@ class _FileStore:
 def _timing_path(folder: Path, registry_key: str) -> Path:
     """The newest stored version's `Computation` (outside the versions' pattern)."""
     return folder / f".{registry_key}.computation"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Readers in other workers see the old text or the new, never a part of it."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        file.write(text)
-    Path(temporary).replace(path)
 
 
 def lock_path(folder: Path, registry_key: str) -> Path:
