@@ -73,14 +73,16 @@ RECORD_SCHEMA: Final[dict[str, pl.DataType]] = {
 class DrillDown:
     """The records of one indicator's denominator at one unit in one year, as shown.
 
-    `total` counts the records that match the filters, `rows` holds the first `limit` of
-    them in the asked order, and `numerator` how many of all matching are in the numerator.
+    `total` counts the records that match the filters, `rows` holds at most `limit` of
+    them in the asked order from position `offset` (0 is the first), and `numerator` how
+    many of all matching are in the numerator.
     """
 
     rows: pl.DataFrame
     total: int
     numerator: int | None
     variables: tuple[str, ...]
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ def denominator_records(
     numerator: NumeratorFilter = "all",
     sort: str = "event_date",
     descending: bool = False,
+    offset: int = 0,
     limit: int = MAX_DRILLDOWN_ROWS,
 ) -> DrillDown:
     """The unit's registrations of `year` in the indicator's denominator, marked in or out.
@@ -159,12 +162,16 @@ def denominator_records(
     medians, a known value); `in_numerator` is its compiled numerator. `numerator` keeps
     only those in ("in") or out ("out"); `statuses` picks finished records (what results
     count), drafts, or both. Sorted by `sort` (a core column or one of the variables),
-    nulls last. Audited as `drilldown.view` with the ids returned.
+    nulls last. `offset` and `limit` pick one page of them: an offset past the last record
+    gives the last page, so an old address still shows records. Audited as
+    `drilldown.view` with the ids returned, and only those: a page read is a page seen.
     """
     if statuses not in STATUS_FILTERS or numerator not in NUMERATOR_FILTERS:
         raise ValueError(f"unknown filter: statuses={statuses!r}, numerator={numerator!r}")
     if not 1 <= limit <= MAX_DRILLDOWN_ROWS:
         raise ValueError(f"limit must be from 1 to {MAX_DRILLDOWN_ROWS}, not {limit}")
+    if offset < 0:
+        raise ValueError(f"offset must be 0 or more, not {offset}")
     units = readable_subtree(database, scope, registry_key, unit_id)
     variables = indicator_variables(indicator, dictionary)
     if sort not in (*CORE_SORTS, *variables):
@@ -182,9 +189,10 @@ def denominator_records(
         elif numerator == "out":
             marked = marked.filter(~pl.col("in_numerator"))
         counted = marked["in_numerator"].sum() if indicator.type == "proportion" else None
-        shown = marked.sort(sort, descending=descending, nulls_last=True, maintain_order=True).head(
-            limit
-        )
+        start = min(offset, (max(marked.height - 1, 0) // limit) * limit)
+        shown = marked.sort(
+            sort, descending=descending, nulls_last=True, maintain_order=True
+        ).slice(start, limit)
         masked = [mask_national_id(cipher.decrypt(v)) for v in shown["national_id_encrypted"]]
         rows = shown.with_columns(pl.Series("national_id_masked", masked, dtype=pl.String)).select(
             *RECORD_SCHEMA, *variables
@@ -209,6 +217,7 @@ def denominator_records(
         total=marked.height,
         numerator=None if counted is None else int(counted),
         variables=variables,
+        offset=start,
     )
 
 

@@ -29,6 +29,9 @@ LOCATION = f"{PREFIX}-location"
 REQUEST = f"{PREFIX}-request"
 TABLE = f"{PREFIX}-table-region"
 STATUS = f"{PREFIX}-status"
+PAGE_ROWS = 100
+"""Records per page of the list: one screenful to read, and a page of 2,000 rows took a
+worker a quarter of a second to build at 1,000,000 registrations (benchmarks/load.py)."""
 
 
 def variable_text(variable: Variable | None, value: object, language: str) -> str:
@@ -207,7 +210,13 @@ def summary_text(
     if found.numerator is not None and numerator == "all":
         parts.append(translate("drilldown.summary_numerator", language, n=found.numerator))
     if found.rows.height < found.total:
-        parts.append(translate("drilldown.summary_limited", language, n=found.rows.height))
+        first, last = found.offset + 1, found.offset + found.rows.height
+        parts.append(translate("drilldown.summary_shown", language, first=first, last=last))
     if statuses != "finished":
         parts.append(translate("drilldown.summary_drafts", language))
     return " ".join(parts)
+
+
+def page_count(found: DrillDown) -> int:
+    """Pages of `PAGE_ROWS` the matching records fill; one, empty, when none match."""
+    return max(1, -(-found.total // PAGE_ROWS))

@@ -34,6 +34,7 @@ from entry.completeness import (
 )
 from entry.registry_folder import RegistryFolder
 from portal import urls
+from portal.components.page_nav import page_nav
 from portal.components.scroll_table import scroll_table
 from portal.i18n import date_text, percent, translate
 
@@ -372,26 +373,10 @@ def _missing_cell(
 
 
 def pagination(result: ListResult, registry_key: str, query: ListQuery, language: str) -> html.Nav:
-    def link(page: int, key: str) -> html.Li:
-        href = urls.registrations(registry_key, language, **query.url_filters(page=page))
-        return html.Li(dcc.Link(translate(key, language), href=href))
+    def href(page: int) -> str:
+        return urls.registrations(registry_key, language, **query.url_filters(page=page))
 
-    items: list[Component] = []
-    if result.page > 1:
-        items.append(link(result.page - 1, "registrations.previous"))
-    items.append(
-        html.Li(
-            translate("registrations.page_of", language, page=result.page, pages=result.pages),
-            **{"aria-current": "page"},
-        )
-    )
-    if result.page < result.pages:
-        items.append(link(result.page + 1, "registrations.next"))
-    return html.Nav(
-        **{"aria-label": translate("registrations.pages", language)},
-        className="registrations-pages",
-        children=html.Ul(items),
-    )
+    return page_nav(result.page, result.pages, href, language)
 
 
 def completeness_section(

@@ -12,6 +12,7 @@ in the address or in the callback's input, gets a refusal and no record.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dash
@@ -34,6 +35,7 @@ from portal.components import my_unit_records as records
 from portal.components import result_filters as rf
 from portal.components.admin_tables import outcome, status_region
 from portal.components.login_prompt import login_prompt
+from portal.components.page_nav import page_nav
 from portal.components.shell import page_frame
 from portal.i18n import normalise_language, request_language, translate
 from portal.pages.my_unit import readable_registries
@@ -56,6 +58,7 @@ def layout(
     status: str | None = None,
     sort: str | None = None,
     order: str | None = None,
+    page: str | None = None,
     **_query: str,
 ) -> html.Div:
     language = normalise_language(lang)
@@ -68,6 +71,7 @@ def layout(
         "status": status,
         "sort": sort,
         "order": order,
+        "page": page,
     }
     title = html.H1(translate("drilldown.title", language))
     scope = current_scope()
@@ -90,6 +94,7 @@ def layout(
         )
         return page_frame(language, PATH, [title, refusal, back], query)
     request = _request(chosen, found, unit_id, asked_year, numerator, status, sort, order, language)
+    request["page"] = max(_integer(page) or 1, 1)
     return page_frame(language, PATH, _content(chosen, found, request, language), query)
 
 
@@ -236,6 +241,9 @@ def show_records(request: object) -> dict[str, Any]:
     if registry is None or indicator is None or not isinstance(year, int) or isinstance(year, bool):
         return refused
     numerator, statuses = asked.get("numerator", "all"), asked.get("status", "finished")
+    page = asked.get("page", 1)
+    if not isinstance(page, int) or isinstance(page, bool) or page < 1:
+        return refused
     try:
         found = denominator_records(
             database(),
@@ -250,6 +258,8 @@ def show_records(request: object) -> dict[str, Any]:
             numerator=numerator,
             sort=str(asked.get("sort", "event_date")),
             descending=asked.get("order") == "desc",
+            offset=(page - 1) * records.PAGE_ROWS,
+            limit=records.PAGE_ROWS,
         )
     except (AccessDenied, ValueError):
         return refused
@@ -260,17 +270,40 @@ def show_records(request: object) -> dict[str, Any]:
         indicator=indicator.title.in_language(language),
         year=year,
     )
+    table = records.records_table(
+        registry,
+        indicator,
+        found,
+        editable=scope.may_edit_records(registry.key, unit_id),
+        caption=caption,
+        language=language,
+    )
+    pages = records.page_count(found)
+    if pages > 1:
+        shown = found.offset // records.PAGE_ROWS + 1
+        table = html.Div([table, page_nav(shown, pages, _page_address(asked), language)])
     return {
-        "table": records.records_table(
-            registry,
-            indicator,
-            found,
-            editable=scope.may_edit_records(registry.key, unit_id),
-            caption=caption,
-            language=language,
-        ),
+        "table": table,
         "status": html.P(records.summary_text(found, indicator, numerator, statuses, language)),
     }
+
+
+def _page_address(asked: dict[str, Any]) -> Callable[[int], str]:
+    """Addresses of the list's pages with the filters of `asked` (checked by the caller)."""
+    filters = {key: asked.get(key) for key in records.QUERY_KEYS}
+
+    def href(page: int) -> str:
+        return urls.drill_down(
+            asked["registry"],
+            asked["unit"],
+            asked["indicator"],
+            asked["year"],
+            normalise_language(asked.get("lang")),
+            **filters,
+            page=page,
+        )
+
+    return href
 
 
 @guarded_callback(

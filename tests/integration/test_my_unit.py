@@ -34,6 +34,7 @@ from entry.national_id import mask_national_id
 from entry.registry_folder import RegistryFolder
 from indicators import public_results
 from portal.catalogue import installed_registries
+from portal.components import my_unit_records as records
 from portal.results_cache import cached_results
 from portal.settings import Settings
 from tests.conftest import (
@@ -401,6 +402,98 @@ def test_registrar_gets_a_link_to_each_record(world: World) -> None:
     assert f"id={event.details['registration_ids'][0]}" in links[0]
 
 
+def test_drill_down_pages_partition_the_list_and_audit_only_what_they_show(
+    world: World,
+) -> None:
+    """Pages of 4 in the asked order add up to the whole sorted list, each audited with its
+    own ids; a page past the end shows the last page, as an old address still should."""
+    scope = scope_of(world, "klinikar-a")
+    indicator = next(i for i in world.registry.indicators if i.key == "stroke_unit")
+
+    def read(offset: int, limit: int) -> Any:
+        return denominator_records(
+            world.database,
+            scope,
+            "stroke",
+            world.registry.dictionary,
+            indicator,
+            UNIT_A,
+            2024,
+            national_id_key=world.settings.national_id_key,
+            sort="status",
+            descending=True,
+            offset=offset,
+            limit=limit,
+        )
+
+    whole = read(0, 2_000)
+    assert whole.total > 8
+    since = last_event(world.database)
+    pages = [read(offset, 4) for offset in range(0, whole.total, 4)]
+    assert [p.offset for p in pages] == list(range(0, whole.total, 4))
+    assert pl.concat([p.rows for p in pages]).equals(whole.rows)
+    assert {p.total for p in pages} == {whole.total}
+    assert {p.numerator for p in pages} == {whole.numerator}
+    events = drill_events(world.database, since)
+    assert [e.details["registration_ids"] for e in events] == [
+        p.rows["id"].to_list() for p in pages
+    ]
+    beyond = read(whole.total + 40, 4)
+    assert beyond.offset == pages[-1].offset and beyond.rows.equals(pages[-1].rows)
+    with pytest.raises(ValueError, match="offset"):
+        read(-1, 4)
+
+
+def test_drill_down_list_is_read_a_page_at_a_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list shows one page of `PAGE_ROWS`, says which records it shows, and links to
+    the pages before and after it with the same filters; the page comes from the address."""
+    monkeypatch.setattr(records, "PAGE_ROWS", 3)
+    row = own_row(world, UNIT_A, "stroke_unit", 2024)
+    pages = -(-row["denominator"] // 3)
+    assert pages >= 3
+    client = log_in(world, "klinikar-a")
+    opened = page(
+        client,
+        "/my-unit/patients",
+        f"?registry=stroke&unit={UNIT_A}&indicator=stroke_unit&year=2024&order=desc&page=2",
+    )
+    store = find_component(opened, "drill-down-request")
+    assert store is not None and store["props"]["data"]["page"] == 2
+    since = last_event(world.database)
+    result = response_of(
+        dash_call(client, world.app, LIST, {"drill-down-request.data": store["props"]["data"]})
+    )
+    region = result["drill-down-table-region"]["children"]
+    body_rows = find_component(region, "drill-down-table")["props"]["children"][2]["props"][
+        "children"
+    ]
+    shown_ids = [int(text_of(r["props"]["children"][0])) for r in body_rows]
+    [event] = drill_events(world.database, since)
+    assert len(shown_ids) == 3 and event.details["registration_ids"] == shown_ids
+    assert "Viser nummer 4–6." in text_of(result["drill-down-status"])
+    first = response_of(
+        dash_call(
+            client,
+            world.app,
+            LIST,
+            {"drill-down-request.data": {**store["props"]["data"], "page": 1}},
+        )
+    )
+    first_rows = find_component(first["drill-down-table-region"]["children"], "drill-down-table")
+    first_ids = [
+        int(text_of(r["props"]["children"][0]))
+        for r in first_rows["props"]["children"][2]["props"]["children"]
+    ]
+    assert len(first_ids) == 3 and not set(first_ids) & set(shown_ids)
+    text = text_of(region)
+    assert f"Side 2 av {pages}" in text and "Forrige side" in text and "Neste side" in text
+    hrefs = re.findall(r'"href": "([^"]+)"', json.dumps(region))
+    assert any("page=1" in h and "order=desc" in h for h in hrefs)
+    assert any("page=3" in h and "order=desc" in h for h in hrefs)
+
+
 @pytest.mark.parametrize(
     "forged",
     [
@@ -413,6 +506,9 @@ def test_registrar_gets_a_link_to_each_record(world: World) -> None:
         {"year": "2024; drop table"},
         {"status": "everything"},
         {"sort": "national_id"},
+        {"page": 0},
+        {"page": "2"},
+        {"page": True},
     ],
 )
 def test_forged_callback_inputs_get_nothing(world: World, forged: dict[str, object]) -> None:
