@@ -206,6 +206,12 @@ def _waited(settings: Settings, store: _Store, refresh: _Refresh) -> bool:
     return refresh.done.wait(limit)
 
 
+def stored_version(settings: Settings, registry_key: str) -> int | None:
+    """The version of the results readers are served now; None before the first is stored.
+    Benchmarks wait on it, so that what they time is not a refresh the warm-up started."""
+    return _stored_versions(settings, [registry_key]).get(registry_key)
+
+
 def _stored_versions(settings: Settings, registry_keys: Iterable[str]) -> dict[str, int]:
     keys = list(registry_keys)
     if settings.redis_url is None:
