@@ -177,19 +177,21 @@ def volume_tertiles(
     return volumes.with_columns((rank * TERTILES // count).alias("tertile"))
 
 
-def peer_median(
-    public: pl.DataFrame, peers: PeerGroup, indicator: str, year: int, column: str
-) -> float | None:
-    """The median of the peers' published `column` (estimate or risk-standardised)."""
-    values = public.filter(
-        (pl.col("indicator") == indicator)
-        & (pl.col("period") == year)
-        & pl.col("unit_id").is_in(list(peers.unit_ids))
-    )[column].drop_nulls()
-    if values.is_empty():
-        return None
-    median = values.median()
-    return None if median is None or math.isnan(float(median)) else float(median)  # type: ignore[arg-type]
+def peer_medians(public: pl.DataFrame, peers: PeerGroup, year: int) -> dict[str, dict[str, float]]:
+    """Per indicator, the median of the peers' published estimate and risk-standardised
+    value in `year` (a value none of them has published is left out)."""
+    columns = ("estimate", "risk_standardised")
+    medians = (
+        public.filter((pl.col("period") == year) & pl.col("unit_id").is_in(list(peers.unit_ids)))
+        .group_by("indicator")
+        .agg(pl.col(c).median() for c in columns)
+    )
+    return {
+        str(row["indicator"]): {
+            c: float(row[c]) for c in columns if row[c] is not None and not math.isnan(row[c])
+        }
+        for row in medians.to_dicts()
+    }
 
 
 def years_with_results(own: pl.DataFrame) -> list[int]:

@@ -23,7 +23,7 @@ from portal import urls
 from portal.components import result_figures as rfig
 from portal.components import result_filters as rf
 from portal.components.achievement_marks import achievement_mark
-from portal.components.my_unit_data import PeerGroup, peer_median
+from portal.components.my_unit_data import PeerGroup, peer_medians
 from portal.components.scroll_table import scroll_table
 from portal.i18n import number, percent, translate
 
@@ -89,13 +89,9 @@ def filters(
     )
 
 
-def _row_of(frame: pl.DataFrame, indicator: str, year: int, unit_id: int) -> dict[str, Any] | None:
-    rows = frame.filter(
-        (pl.col("indicator") == indicator)
-        & (pl.col("period") == year)
-        & (pl.col("unit_id") == unit_id)
-    ).to_dicts()
-    return rows[0] if rows else None
+def _by_indicator(frame: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """The rows of one unit and year, by indicator."""
+    return {str(row["indicator"]): row for row in frame.to_dicts()}
 
 
 def _nation_row(public: pl.DataFrame, indicator: str, year: int) -> dict[str, Any] | None:
@@ -174,17 +170,26 @@ def overview_table(
         translate("myunit.column.trend", language),
         translate("myunit.column.drill_down", language),
     ]
+    unit_id = int(unit["unit_id"])
+    trends: dict[str, list[dict[str, Any]]] = {}
+    for row in own.sort("period", maintain_order=True).to_dicts():
+        trends.setdefault(str(row["indicator"]), []).append(row)
+    year_public = public.filter(pl.col("period") == year)
+    nation = _by_indicator(year_public.filter(pl.col("level") == "nation"))
+    region_rows = (
+        _by_indicator(year_public.filter(pl.col("unit_id") == int(region["unit_id"])))
+        if region
+        else {}
+    )
+    medians = peer_medians(public, peers, year)
     body = []
     for indicator in registry.indicators:
-        mine = _row_of(own, indicator.key, year, int(unit["unit_id"]))
-        region_row = (
-            _row_of(public, indicator.key, year, int(region["unit_id"])) if region else None
-        )
-        median = peer_median(public, peers, indicator.key, year, lead_column(indicator))
-        trend = [
-            (int(r["period"]), r.get(lead_column(indicator)), None)
-            for r in own.filter(pl.col("indicator") == indicator.key).sort("period").to_dicts()
-        ]
+        column = lead_column(indicator)
+        history = trends.get(indicator.key, [])
+        mine = next((r for r in history if r["period"] == year and r["unit_id"] == unit_id), None)
+        region_row = region_rows.get(indicator.key)
+        median = medians.get(indicator.key, {}).get(column)
+        trend = [(int(r["period"]), r.get(column), None) for r in history]
         position = (mine or {}).get("funnel_position") if indicator.risk_model else None
         link: Component = (
             dcc.Link(
@@ -223,9 +228,7 @@ def overview_table(
                     html.Td(counts_cell(mine, indicator, language)),
                     html.Td(achievement_mark((mine or {}).get("achievement"), language)),
                     html.Td(value_cell(region_row, indicator, language)),
-                    html.Td(
-                        value_cell(_nation_row(public, indicator.key, year), indicator, language)
-                    ),
+                    html.Td(value_cell(nation.get(indicator.key), indicator, language)),
                     html.Td(
                         rfig.value_text(median, indicator, language)
                         if median is not None

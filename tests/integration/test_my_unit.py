@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,13 +29,16 @@ from data_access.audit import SYSTEM
 from data_access.database import Database
 from data_access.models import AuditEvent, Patient, Registration, Registry, Unit
 from data_access.patient_identity import NationalIdCipher
+from data_access.reference_data import read_units
 from data_access.unit_records import denominator_records, unit_data_quality
 from entry.expressions import evaluate
 from entry.national_id import mask_national_id
 from entry.registry_folder import RegistryFolder
 from indicators import public_results
 from portal.catalogue import installed_registries
+from portal.components import my_unit_data
 from portal.components import my_unit_records as records
+from portal.components import result_figures as rfig
 from portal.results_cache import cached_results
 from portal.settings import Settings
 from tests.conftest import (
@@ -247,6 +251,46 @@ def test_overview_lists_every_indicator_with_region_nation_and_peers(world: Worl
     funnel = find_component(detail, "my-unit-funnel")
     assert funnel is not None
     assert any("din enhet" in str(t.get("name")) for t in funnel["props"]["figure"]["data"])
+
+
+def test_overview_compares_with_region_nation_and_the_peers_median(world: World) -> None:
+    """Each indicator's row holds the region's and the nation's published lead value and
+    the median of the peers' published ones, worked out here from the public results."""
+    year = 2024
+    public = public_results(world.results, world.registry.indicators).filter(
+        pl.col("period") == year
+    )
+    client = log_in(world, "klinikar-a")
+    response = page(client, "/my-unit", f"?unit={UNIT_A}&year={year}")
+    tree = read_units(world.database)
+    region = tree.filter(pl.col("name") == "Helse Sør-Øst RHF")["unit_id"].item()
+    # Who the peers are is the page's rule; what is set beside them is checked here.
+    peers = my_unit_data.peer_group(
+        public, tree, UNIT_A, year, my_unit_data.configured_peer_groups(world.registry)
+    )
+    peer_ids = list(peers.unit_ids)
+    assert f"(median av {len(peer_ids)})" in text_of(response)
+    compared = 0
+    for indicator in world.registry.indicators:
+        column = "risk_standardised" if indicator.risk_model is not None else "estimate"
+        rows = public.filter(pl.col("indicator") == indicator.key)
+        nation = rows.filter(pl.col("level") == "nation")[column].to_list()
+        in_region = rows.filter(pl.col("unit_id") == region)[column].to_list()
+        peer_values = [
+            v
+            for v in rows.filter(pl.col("unit_id").is_in(peer_ids))[column].to_list()
+            if v is not None
+        ]
+        cells = find_component(response, f"my-unit-row-{indicator.key}")["props"]["children"]
+        for expected, cell in (
+            (in_region[0] if in_region else None, cells[4]),
+            (nation[0] if nation else None, cells[5]),
+            (statistics.median(peer_values) if peer_values else None, cells[6]),
+        ):
+            if expected is not None:
+                assert rfig.value_text(expected, indicator, "nb") in text_of(cell), indicator.key
+                compared += 1
+    assert compared >= 2 * len(world.registry.indicators)
 
 
 def test_a_forged_unit_in_the_address_gets_nothing(world: World) -> None:
