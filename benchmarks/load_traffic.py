@@ -277,3 +277,32 @@ def run(tasks: list[Task], clients: int) -> list[Outcome]:
         return [outcome for done in pool.map(lambda task: task(), tasks) for outcome in done]
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+LATE_SECONDS = 0.05
+"""A paced request that starts later than this after its time is counted as late: the
+client, not the server, held it up, and its latency would flatter the server."""
+
+
+def run_paced(tasks: list[Task], rate: float, threads: int = 256) -> tuple[list[Outcome], int]:
+    """Start task i at i / `rate` seconds, whether or not the earlier ones have finished
+    (an open system: people arrive whatever the server is doing, where `run`'s clients wait
+    for their answer before asking again); the outcomes and how many tasks started late."""
+    pool = ThreadPoolExecutor(max_workers=threads)
+    late: list[int] = []
+    start = time.perf_counter() + 0.1
+
+    def on_time(task: Task, due: float) -> list[Outcome]:
+        if time.perf_counter() - due > LATE_SECONDS:
+            late.append(1)
+        return task()
+
+    try:
+        futures = []
+        for number, task in enumerate(tasks):
+            due = start + number / rate
+            time.sleep(max(due - time.perf_counter(), 0.0))
+            futures.append(pool.submit(on_time, task, due))
+        return [outcome for future in futures for outcome in future.result()], len(late)
+    finally:
+        pool.shutdown(cancel_futures=True)

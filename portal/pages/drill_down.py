@@ -3,7 +3,8 @@
 From an indicator of "my unit", the unit's registrations of the year in the indicator's
 denominator, each marked in or out of the numerator, with the variables the indicator
 uses. The page's frame and filters are rendered from the address (`registry`, `unit`,
-`indicator`, `year`, `numerator`, `status`, `sort`, `order`); the list itself comes from an
+`indicator`, `year`, `numerator`, `status`, `sort`, `order`, `page`); the list itself, a
+page of `my_unit_records.PAGE_ROWS` records at a time, comes from an
 authenticated callback that runs when the page opens, reads through
 `data_access.unit_records.denominator_records` (which checks the unit against the user's
 scope and audits the ids it returns) and so records every look at the list. A forged unit,
