@@ -128,8 +128,8 @@ def main() -> None:
     with gunicorn(environ, free_port(), args.workers) as base:
         traffic = Traffic.ready(base, public_units, registrar_units, clinician_units)
         print(traffic.describe(), flush=True)
-        _phase("warm-up", traffic.tour(), args.clients)
         _results_stored(Settings.from_environ(environ), database)
+        _phase("warm-up", traffic.tour(), args.clients)
         reads = args.baseline_requests
         reads = args.requests // 4 if reads is None else reads
         reading = args.logged_in_share / (1 - args.save_share)  # the mix's reads, no saves
@@ -178,9 +178,9 @@ def _phase(name: str, tasks: list[Task], clients: int) -> tuple[list[Outcome], f
 
 
 def _results_stored(settings: Settings, database: Database) -> None:
-    """Wait until the results of the current data version are stored: an earlier run's
-    saves leave a refresh for the warm-up to start, which would otherwise run, and be
-    timed, inside the reads-only phase."""
+    """Wait until the results of the current data version are stored (an earlier run's
+    saves leave a refresh, which the logins started): else the warm-up would fill the page
+    cache under the old results, and the timed phases render every page anew."""
     started = time.perf_counter()
     while (stored_version(settings, "stroke") or -1) < data_version(database, "stroke"):
         if time.perf_counter() - started > RESULTS_DEADLINE_SECONDS:
