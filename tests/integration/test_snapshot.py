@@ -31,6 +31,7 @@ from data_access.snapshot import (
     finished_frame,
     registration_frame,
     snapshot,
+    stamped_finished_frame,
     typed_values,
 )
 from entry.dictionary import Choice, Text, Variable
@@ -68,13 +69,17 @@ def seed(app: flask.Flask, registrations: int = REGISTRATIONS, seed: int = 1) ->
 
 
 class CountingBuilder:
-    """Counts real reads of the database; the seam `snapshot(build=...)` offers."""
+    """Counts full reads of the database; the seam `snapshot(build=...)` offers. `stamped`
+    builds as `snapshot` does by default (row stamps kept for the next version)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stamped: bool = False) -> None:
         self.calls = 0
+        self.stamped = stamped
 
     def __call__(self, database: Database, key: str, dictionary: Dictionary) -> pl.DataFrame:
         self.calls += 1
+        if self.stamped:
+            return stamped_finished_frame(database, key, dictionary)
         return finished_frame(database, key, dictionary)
 
 
@@ -124,6 +129,100 @@ def test_new_data_writes_a_new_version_and_removes_the_old(
     assert build.calls == 2 and 0 < frame.height < 500  # the second seed's finished ones
     assert set(frame["status"]) <= set(PUBLISHED_STATUSES)
     assert sorted(p.name for p in folder.iterdir()) == [f"stroke-v{new}.parquet"]
+
+
+def _change_some(database: Database, *, edits: int) -> None:
+    """Every kind of change a finished record meets, and a new data version: `edits`
+    records edited, one taken back to draft, one draft completed, one deleted, one new."""
+    with database.transaction() as session:
+        stroke = session.scalar(select(Registry).where(Registry.key == "stroke"))
+        assert stroke is not None
+        finished = list(
+            session.scalars(
+                select(Registration)
+                .where(
+                    Registration.registry_id == stroke.id,
+                    Registration.status.in_(PUBLISHED_STATUSES),
+                )
+                .order_by(Registration.id)
+                .limit(edits + 3)
+            )
+        )
+        for registration in finished[:edits]:
+            registration.values = {**registration.values, "age": 18}
+        finished[edits].status = "draft"
+        session.delete(finished[edits + 1])
+        template = finished[edits + 2]
+        session.add(
+            Registration(
+                registry_id=stroke.id,
+                unit_id=template.unit_id,
+                patient_id=template.patient_id,
+                event_date=template.event_date,
+                status="complete",
+                values={**template.values, "age": 99},
+            )
+        )
+        draft = session.scalars(
+            select(Registration)
+            .where(Registration.registry_id == stroke.id, Registration.status == "draft")
+            .order_by(Registration.id.desc())
+            .limit(1)
+        ).one()
+        draft.status = "complete"
+        stroke.data_version += 1
+
+
+@pytest.mark.parametrize(("edits", "full_reads"), [(5, 1), (1_000, 2)])
+def test_a_new_version_reads_what_changed_and_equals_a_full_read(
+    app: flask.Flask, tmp_path: Path, edits: int, full_reads: int
+) -> None:
+    """From the previous file and the changed rows only, the same frame as reading every
+    row again; when much has changed (1,000 of about 1,950 finished), everything is read."""
+    seed(app)
+    database: Database = app.extensions["database"]
+    folder, build = tmp_path / "snapshots", CountingBuilder(stamped=True)
+    snapshot(database, "stroke", STROKE.dictionary, folder, build=build)
+    _change_some(database, edits=edits)
+    frame = snapshot(database, "stroke", STROKE.dictionary, folder, build=build)
+    expected = finished_frame(database, "stroke", STROKE.dictionary)
+    assert build.calls == full_reads
+    assert frame.schema == expected.schema and frame.equals(expected)
+    assert frame.filter(pl.col("id") == frame["id"].max())["age"].item() == 99  # the new one
+    version = data_version(database, "stroke")
+    assert sorted(p.name for p in folder.iterdir()) == [f"stroke-v{version}.parquet"]
+    again = snapshot(database, "stroke", STROKE.dictionary, folder, build=build)
+    assert again.equals(expected) and build.calls == full_reads
+
+
+def test_a_registry_whose_records_all_went_back_to_draft_is_empty(
+    app: flask.Flask, tmp_path: Path
+) -> None:
+    seed(app, registrations=50)
+    database: Database = app.extensions["database"]
+    folder, build = tmp_path / "snapshots", CountingBuilder(stamped=True)
+    snapshot(database, "stroke", STROKE.dictionary, folder, build=build)
+    with database.transaction() as session:
+        for registration in session.scalars(select(Registration)):
+            registration.status = "draft"
+        stroke = session.scalar(select(Registry).where(Registry.key == "stroke"))
+        assert stroke is not None
+        stroke.data_version += 1
+    frame = snapshot(database, "stroke", STROKE.dictionary, folder, build=build)
+    assert build.calls == 1 and frame.height == 0
+    assert frame.schema == finished_frame(database, "stroke", STROKE.dictionary).schema
+
+
+def test_a_file_without_row_stamps_is_read_again_in_full(app: flask.Flask, tmp_path: Path) -> None:
+    seed(app)
+    database: Database = app.extensions["database"]
+    folder = tmp_path / "snapshots"
+    snapshot(database, "stroke", STROKE.dictionary, folder, build=CountingBuilder())
+    _change_some(database, edits=1)
+    build = CountingBuilder(stamped=True)
+    frame = snapshot(database, "stroke", STROKE.dictionary, folder, build=build)
+    assert build.calls == 1
+    assert frame.equals(finished_frame(database, "stroke", STROKE.dictionary))
 
 
 def test_an_unknown_registry_is_empty_at_version_zero(database: Database, tmp_path: Path) -> None:
