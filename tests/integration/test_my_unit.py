@@ -184,6 +184,25 @@ def own_row(world: World, unit: int, indicator: str, year: int) -> dict[str, Any
     return rows[0]
 
 
+def opened_list(
+    world: World, client: FlaskClient, search: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The drill-down page at `search`, then its list as the page asks for it: the list's
+    request and the callback's answer."""
+    store = find_component(page(client, "/my-unit/patients", search), "drill-down-request")
+    assert store is not None
+    data: dict[str, Any] = store["props"]["data"]
+    return data, response_of(dash_call(client, world.app, LIST, {"drill-down-request.data": data}))
+
+
+def listed_ids(region: object) -> list[int]:
+    """The registration ids of the drill-down table's rows, in order."""
+    table = find_component(region, "drill-down-table")
+    assert table is not None
+    rows = table["props"]["children"][2]["props"]["children"]
+    return [int(text_of(r["props"]["children"][0])) for r in rows]
+
+
 # ---- my unit -------------------------------------------------------------------------------
 
 
@@ -367,16 +386,10 @@ def test_drill_down_list_marks_the_numerator_and_is_audited(world: World) -> Non
     since = last_event(world.database)
     row = own_row(world, UNIT_A, "thrombolysis", 2024)
     client = log_in(world, "klinikar-a")
-    page_response = page(
-        client,
-        "/my-unit/patients",
-        f"?registry=stroke&unit={UNIT_A}&indicator=thrombolysis&year=2024",
+    data, result = opened_list(
+        world, client, f"?registry=stroke&unit={UNIT_A}&indicator=thrombolysis&year=2024"
     )
-    store = find_component(page_response, "drill-down-request")
-    assert store is not None and store["props"]["data"]["unit"] == UNIT_A
-    result = response_of(
-        dash_call(client, world.app, LIST, {"drill-down-request.data": store["props"]["data"]})
-    )
+    assert data["unit"] == UNIT_A
     table = result["drill-down-table-region"]["children"]
     drill_table = find_component(table, "drill-down-table")
     assert drill_table is not None
@@ -498,38 +511,22 @@ def test_drill_down_list_is_read_a_page_at_a_time(
     pages = -(-row["denominator"] // 3)
     assert pages >= 3
     client = log_in(world, "klinikar-a")
-    opened = page(
+    since = last_event(world.database)
+    data, result = opened_list(
+        world,
         client,
-        "/my-unit/patients",
         f"?registry=stroke&unit={UNIT_A}&indicator=stroke_unit&year=2024&order=desc&page=2",
     )
-    store = find_component(opened, "drill-down-request")
-    assert store is not None and store["props"]["data"]["page"] == 2
-    since = last_event(world.database)
-    result = response_of(
-        dash_call(client, world.app, LIST, {"drill-down-request.data": store["props"]["data"]})
-    )
+    assert data["page"] == 2
     region = result["drill-down-table-region"]["children"]
-    body_rows = find_component(region, "drill-down-table")["props"]["children"][2]["props"][
-        "children"
-    ]
-    shown_ids = [int(text_of(r["props"]["children"][0])) for r in body_rows]
+    shown_ids = listed_ids(region)
     [event] = drill_events(world.database, since)
     assert len(shown_ids) == 3 and event.details["registration_ids"] == shown_ids
     assert "Viser nummer 4–6." in text_of(result["drill-down-status"])
     first = response_of(
-        dash_call(
-            client,
-            world.app,
-            LIST,
-            {"drill-down-request.data": {**store["props"]["data"], "page": 1}},
-        )
+        dash_call(client, world.app, LIST, {"drill-down-request.data": {**data, "page": 1}})
     )
-    first_rows = find_component(first["drill-down-table-region"]["children"], "drill-down-table")
-    first_ids = [
-        int(text_of(r["props"]["children"][0]))
-        for r in first_rows["props"]["children"][2]["props"]["children"]
-    ]
+    first_ids = listed_ids(first["drill-down-table-region"]["children"])
     assert len(first_ids) == 3 and not set(first_ids) & set(shown_ids)
     text = text_of(region)
     assert f"Side 2 av {pages}" in text and "Forrige side" in text and "Neste side" in text
