@@ -51,13 +51,13 @@ threads = int(os.environ.get("WEB_THREADS") or 8)
 """Requests each worker serves at once. With one (gunicorn's `sync` worker) a page served
 from the cache in 3 ms waited behind every slow page ahead of it: at 1,000,000 registrations
 under the load benchmark's mixed traffic, public p50 686 ms with 4 sync workers against
-30 ms with 4 workers of 8 threads, and twice the requests per second. The portal keeps
+65 ms with 4 workers of 8 threads, and 40% more requests per second. The portal keeps
 nothing per thread that another thread could see half-made (locks guard the results
 refresh and the page cache; `flask run` has always served it with threads)."""
 keepalive = 0
 """Every response closes its connection (`Connection: close`), as the sync worker's did. A
 kept-alive connection stays with the worker that accepted it, so a few busy clients
-crowded some workers while others idled (the load benchmark's public p50 went from 30 ms
+crowded some workers while others idled (the load benchmark's public p50 went from 65 ms
 to 400 ms with 30 s of keep-alive); and a client that reuses a connection just as the
 server closes it gets a reset (seen with gunicorn's 2 s). Behind a proxy, which opens a
 connection per request upstream by default, nothing changes."""
