@@ -65,6 +65,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from math import inf
 from pathlib import Path
 
@@ -129,21 +130,19 @@ def main() -> None:
         traffic = Traffic.ready(base, public_units, registrar_units, clinician_units)
         print(traffic.describe(), flush=True)
         _results_stored(Settings.from_environ(environ), database)
-        _phase("warm-up", traffic.tour(), args.clients)
+        clients = partial(run, clients=args.clients)
+        _phase("warm-up", clients, traffic.tour())
         reads = args.baseline_requests
         reads = args.requests // 4 if reads is None else reads
         reading = args.logged_in_share / (1 - args.save_share)  # the mix's reads, no saves
-        baseline = _phase("reads only", traffic.tasks(reads, 0.0, reading, args.seed), args.clients)
+        baseline = _phase("reads only", clients, traffic.tasks(reads, 0.0, reading, args.seed))
         mixed = traffic.tasks(args.requests, args.save_share, args.logged_in_share, args.seed)
-        outcomes = _phase("mixed", mixed, args.clients)
+        outcomes = _phase("mixed", clients, mixed)
         paced_count = args.requests // 2 if args.paced_requests is None else args.paced_requests
         paced_tasks = traffic.tasks(
             paced_count, args.save_share, args.logged_in_share, args.seed + 1
         )
-        started = time.perf_counter()
-        paced, late = run_paced(paced_tasks, args.rate)
-        paced_elapsed = time.perf_counter() - started
-        print(f"paced: {len(paced):,} requests in {paced_elapsed:.1f} s", flush=True)
+        paced = _phase("paced", partial(run_paced, rate=args.rate), paced_tasks)
     versions = data_version(database, "stroke") - first_version
     read_back = lost_writes(database, [w for r in traffic.registrars for w in r.writes])
     database.dispose()
@@ -153,11 +152,11 @@ def main() -> None:
     )
     _table("reads only (baseline, no saves)", *baseline)
     _table(f"mixed (the data version moved {versions} times over both phases)", *outcomes)
+    late = sum(outcome.late for outcome in paced[0])
     _table(
         f"paced ({args.rate:g} requests/s offered; {late} of them started over "
         f"{LATE_SECONDS * 1000:.0f} ms late)",
-        paced,
-        paced_elapsed,
+        *paced,
     )
     print(
         f"\nacknowledged writes: {read_back.acknowledged:,}; missing {read_back.missing}, "
@@ -166,12 +165,15 @@ def main() -> None:
     for example in read_back.examples:
         print("  lost:", example)
     _verdict("mixed, clients always waiting", outcomes[0], read_back)
-    _verdict(f"paced, {args.rate:g} requests/s", paced, read_back)
+    _verdict(f"paced, {args.rate:g} requests/s", paced[0], read_back)
 
 
-def _phase(name: str, tasks: list[Task], clients: int) -> tuple[list[Outcome], float]:
+def _phase(
+    name: str, runner: Callable[[list[Task]], list[Outcome]], tasks: list[Task]
+) -> tuple[list[Outcome], float]:
+    """`tasks` run by `runner` (clients always waiting, or paced); the outcomes and seconds."""
     started = time.perf_counter()
-    outcomes = run(tasks, clients)
+    outcomes = runner(tasks)
     elapsed = time.perf_counter() - started
     print(f"{name}: {len(outcomes):,} requests in {elapsed:.1f} s", flush=True)
     return outcomes, elapsed

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from itertools import cycle, product
 from pathlib import Path
@@ -52,6 +52,8 @@ class Outcome:
     kind: str
     milliseconds: float | None
     error: str | None = None
+    late: bool = False
+    """Of a paced request: it started over `LATE_SECONDS` after its time (`run_paced`)."""
 
 
 Task = Callable[[], list[Outcome]]
@@ -284,18 +286,17 @@ LATE_SECONDS = 0.05
 client, not the server, held it up, and its latency would flatter the server."""
 
 
-def run_paced(tasks: list[Task], rate: float, threads: int = 256) -> tuple[list[Outcome], int]:
+def run_paced(tasks: list[Task], rate: float, threads: int = 256) -> list[Outcome]:
     """Start task i at i / `rate` seconds, whether or not the earlier ones have finished
     (an open system: people arrive whatever the server is doing, where `run`'s clients wait
-    for their answer before asking again); the outcomes and how many tasks started late."""
+    for their answer before asking again); a task that started late has its outcomes
+    marked `late`."""
     pool = ThreadPoolExecutor(max_workers=threads)
-    late: list[int] = []
     start = time.perf_counter() + 0.1
 
     def on_time(task: Task, due: float) -> list[Outcome]:
-        if time.perf_counter() - due > LATE_SECONDS:
-            late.append(1)
-        return task()
+        late = time.perf_counter() - due > LATE_SECONDS
+        return [replace(outcome, late=late) for outcome in task()]
 
     try:
         futures = []
@@ -303,6 +304,6 @@ def run_paced(tasks: list[Task], rate: float, threads: int = 256) -> tuple[list[
             due = start + number / rate
             time.sleep(max(due - time.perf_counter(), 0.0))
             futures.append(pool.submit(on_time, task, due))
-        return [outcome for future in futures for outcome in future.result()], len(late)
+        return [outcome for future in futures for outcome in future.result()]
     finally:
         pool.shutdown(cancel_futures=True)

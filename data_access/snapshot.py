@@ -21,6 +21,7 @@ import polars as pl
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    ScalarSelect,
     Select,
     String,
     Text,
@@ -192,7 +193,7 @@ def _chunk_query(
     aggregates of the same query, fed the same rows in the same order, so their lines pair
     up; that order is the scan's, not necessarily the ids' (`_typed_chunk` sorts). The
     caller adds which ids."""
-    registry = select(Registry.id).where(Registry.key == registry_key).scalar_subquery()
+    registry = _registry_id(registry_key)
     core = (
         cast(Registration.id, String)
         + ","
@@ -224,7 +225,7 @@ def _chunks(
 ) -> Iterator[tuple[str, str]]:
     """The chosen registrations, `CHUNK_IDS` consecutive ids at a time (`_chunk_query`), all
     read on `connection`, so from one snapshot of the data."""
-    registry = select(Registry.id).where(Registry.key == registry_key).scalar_subquery()
+    registry = _registry_id(registry_key)
     bounds = select(func.min(Registration.id), func.max(Registration.id)).where(
         Registration.registry_id == registry
     )
@@ -240,6 +241,11 @@ def _chunks(
         ).one()
         if lines is not None:  # no registration of the registry in this stretch of ids
             yield lines, documents
+
+
+def _registry_id(registry_key: str) -> ScalarSelect[int]:
+    """The registry's id as a subquery, so every query here names the registry by its key."""
+    return select(Registry.id).where(Registry.key == registry_key).scalar_subquery()
 
 
 def _stamp_text(dialect: str) -> ColumnElement[str]:
@@ -432,7 +438,7 @@ def _updated(
         old = pl.read_parquet(previous)
     except (OSError, pl.exceptions.PolarsError):  # another worker replaced it meanwhile
         return None
-    registry = select(Registry.id).where(Registry.key == registry_key).scalar_subquery()
+    registry = _registry_id(registry_key)
     stamps = select(
         func.aggregate_strings(
             cast(Registration.id, String) + "," + _stamp_text(database.dialect), "\n"

@@ -15,7 +15,7 @@ the registry's last computation was quick (no longer than four times `RESULTS_WA
 default 500), the reader waits at most `RESULTS_WAIT_MS` for the refresh; otherwise, or when
 the wait runs out, it is served the newest stored version, which stays on screen until the
 refresh stores the current one. So a small registry shows a change at once to the reader
-who asks just after it, and a large one (15 s at a million registrations) never holds a
+who asks just after it, and a large one (3–7 s at a million registrations) never holds a
 reader up. The waiting readers leave their worker's interpreter to the computation: the
 two-worker test measured a change on every worker in 0.66–0.87 s with readers served old
 pages during the computation, which then shared the interpreter with them and took twice
@@ -299,10 +299,10 @@ def _rest(settings: Settings, store: _Store, most_seconds: float) -> None:
     `RESULTS_REST_FACTOR` × T after the last one of the registry (by any worker) ended, T
     being its time, so that while registrars keep changing data, recomputing takes at most
     1 / (1 + factor) of the time and the rest is left to readers (at a million registrations
-    one takes about 15 s of a core). The first computation after a change starts at once:
-    a process's first computation is slow (cold), and resting after it held up the next
-    change by seconds. A rest never exceeds half of `most_seconds` (the lock's time), so a
-    clock that jumps cannot hold refreshes up for long."""
+    one takes 3 s, or 7 s where it reads every registration). The first computation after a
+    change starts at once: a process's first computation is slow (cold), and resting after
+    it held up the next change by seconds. A rest never exceeds half of `most_seconds` (the
+    lock's time), so a clock that jumps cannot hold refreshes up for long."""
     last = store.last_computation()
     if last is None or settings.results_rest_factor <= 0:
         return

@@ -217,6 +217,7 @@ def summary_text(
     return " ".join(parts)
 
 
-def page_count(found: DrillDown) -> int:
-    """Pages of `PAGE_ROWS` the matching records fill; one, empty, when none match."""
-    return max(1, -(-found.total // PAGE_ROWS))
+def page_position(found: DrillDown) -> tuple[int, int]:
+    """The page `found` is (from 1) and how many pages of `PAGE_ROWS` the matching records
+    fill (one, empty, when none match)."""
+    return found.offset // PAGE_ROWS + 1, max(1, -(-found.total // PAGE_ROWS))

@@ -170,7 +170,6 @@ def overview_table(
         translate("myunit.column.trend", language),
         translate("myunit.column.drill_down", language),
     ]
-    unit_id = int(unit["unit_id"])
     trends: dict[str, list[dict[str, Any]]] = {}
     for row in own.sort("period", maintain_order=True).to_dicts():
         trends.setdefault(str(row["indicator"]), []).append(row)
@@ -186,7 +185,7 @@ def overview_table(
     for indicator in registry.indicators:
         column = lead_column(indicator)
         history = trends.get(indicator.key, [])
-        mine = next((r for r in history if r["period"] == year and r["unit_id"] == unit_id), None)
+        mine = next((r for r in history if r["period"] == year), None)  # `own` is the unit's
         region_row = region_rows.get(indicator.key)
         median = medians.get(indicator.key, {}).get(column)
         trend = [(int(r["period"]), r.get(column), None) for r in history]

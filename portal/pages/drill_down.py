@@ -94,8 +94,9 @@ def layout(
             dcc.Link(translate("drilldown.back", language), href=urls.my_unit(None, language))
         )
         return page_frame(language, PATH, [title, refusal, back], query)
-    request = _request(chosen, found, unit_id, asked_year, numerator, status, sort, order, language)
-    request["page"] = max(_integer(page) or 1, 1)
+    request = _request(
+        chosen, found, unit_id, asked_year, numerator, status, sort, order, page, language
+    )
     return page_frame(language, PATH, _content(chosen, found, request, language), query)
 
 
@@ -115,6 +116,7 @@ def _request(
     status: str | None,
     sort: str | None,
     order: str | None,
+    page: str | None,
     language: str,
 ) -> dict[str, Any]:
     """What the list callback is asked for, with unknown filter values set to the default."""
@@ -134,6 +136,7 @@ def _request(
         "status": status if status in STATUS_FILTERS else "finished",
         "sort": sort if sort in sorts else "event_date",
         "order": "desc" if order == "desc" else "asc",
+        "page": max(_integer(page) or 1, 1),
         "lang": language,
     }
 
@@ -279,9 +282,8 @@ def show_records(request: object) -> dict[str, Any]:
         caption=caption,
         language=language,
     )
-    pages = records.page_count(found)
+    shown, pages = records.page_position(found)
     if pages > 1:
-        shown = found.offset // records.PAGE_ROWS + 1
         table = html.Div([table, page_nav(shown, pages, _page_address(asked), language)])
     return {
         "table": table,
