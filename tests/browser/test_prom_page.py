@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import flask
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
@@ -77,9 +78,22 @@ def _press(driver: WebDriver, action: str) -> None:
     "Node with given id does not belong to the document")."""
     _loaded(driver)
     old = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, f"button[value='{action}']").click()
+    wait_until(driver).until(lambda d: _clicked(d, f"button[value='{action}']"))
     wait_until(driver).until(expected_conditions.staleness_of(old))
     _loaded(driver)
+
+
+def _clicked(driver: WebDriver, selector: str) -> bool:
+    """Click what `selector` finds. Chromium still refused a loaded page's button now and
+    then ("does not belong to the document", once in CI); it refuses before it clicks, so
+    the button is found and clicked again."""
+    try:
+        driver.find_element(By.CSS_SELECTOR, selector).click()
+    except WebDriverException as error:
+        if "does not belong to the document" not in str(error.msg):
+            raise
+        return False
+    return True
 
 
 def _loaded(driver: WebDriver) -> None:
