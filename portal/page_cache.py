@@ -3,26 +3,42 @@
 A public page shown to an anonymous reader depends only on its address (path and query,
 language included), on the registries' results and on today's date (the current year is
 marked preliminary). So the page router's answer for such a request is kept under a key
-of exactly those, and the next reader of the same view gets it without building a single
-figure: building plotly figures costs far more than the numbers behind them. Logged-in
-readers are never served from or stored in the cache, because their pages carry their
-name, menu and own-unit numbers. With `CACHE_URL` set to Redis the answers are shared by
-every worker; otherwise each worker keeps its own bounded copy.
+of exactly the address and the date, tagged with the results versions it was rendered
+from, and the next reader of the same view gets it without building a single figure:
+building plotly figures costs far more than the numbers behind them. Logged-in readers are
+never served from or stored in the cache, because their pages carry their name, menu and
+own-unit numbers. With `CACHE_URL` set to Redis the answers are shared by every worker;
+otherwise each worker keeps its own bounded copy.
 
-Pages are keyed by the version of the results readers are served now
-(`results_cache.served_results_versions`), not by the data version: after a change of data
-readers see the previous results until the new ones are stored, and the pages with them,
-which the key then leaves behind; until every registry has results, nothing is cached. The
-unit tree and coverage counts change only by deployment commands, after which a restart (or
-the next data change) renews the pages.
+The tag is the version of the results readers are served now
+(`results_cache.served_results_versions`), not the data version: after a change of data
+readers see the previous results until the new ones are stored. When they are, a page
+tagged with older versions is still served, once per reader, while it is rendered anew:
+after its answer has been sent, the request that found it stale is replayed through the
+application (`_replay`), which stores the page of the new results; readers after that get
+the new page. This is HTTP's stale-while-revalidate (RFC 5861). Rendering every page anew
+before answering made a new results version cost every reader of a not-yet-rendered page
+its rendering: at a million registrations the demo registry has 1,638 public addresses at
+35-40 ms each, a minute of a core per version, and under 20 registrars saving nearly every
+public request of the load benchmark was such a rendering. Replays are taken by one
+request at a time per worker (`REPLAYS_PER_WORKER`) and once per address and version by
+all workers together (a claim in Redis that expires after `CLAIM_SECONDS`, so a replay
+that died is taken up again), and cost no reader any waiting. Until every registry has
+results, nothing is cached; a page never rendered before is rendered while its reader
+waits, as before. The unit tree and coverage counts change only by deployment commands,
+after which a restart (or the next data change) renews the pages.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Final
 
@@ -40,17 +56,29 @@ CACHED_PATHS: Final = frozenset(
 """Public pages whose content depends on nothing but the address and the data."""
 LOCAL_ENTRIES: Final = 512
 REDIS_SECONDS: Final = 3600
+REPLAYS_PER_WORKER: Final = 1
+"""Stale pages rendered anew at once by one worker: each holds a request thread and the
+worker's interpreter, which the readers it serves meanwhile need too."""
+CLAIM_SECONDS: Final = 30.0
+"""How long one worker's replay of an address keeps the others from replaying it too."""
+REPLAY_MARK: Final = "portal.page_cache.replay"
+"""Set in the WSGI environ of a replay; no HTTP client can set an environ key."""
 _KEY_ATTRIBUTE: Final = "portal_page_cache_key"
 
 EXTENSION_KEY: Final = "page_cache"
 
+_log = logging.getLogger(__name__)
+
 
 class _LocalPages:
-    """One worker's bounded copy (least recently used out first), per application."""
+    """One worker's bounded copy (least recently used out first), per application, and its
+    replays: the claims (when there is no Redis) and the count running."""
 
     def __init__(self) -> None:
         self.pages: OrderedDict[str, bytes] = OrderedDict()
         self.lock = threading.Lock()
+        self.claims: dict[str, float] = {}
+        self.replays = threading.BoundedSemaphore(REPLAYS_PER_WORKER)
 
 
 def init_app(server: flask.Flask) -> None:
@@ -73,7 +101,7 @@ def clear(server: flask.Flask) -> None:
             client.delete(*stale)
 
 
-def page_key(body: object, versions: dict[str, int], today: date) -> str | None:
+def page_address(body: object, today: date) -> str | None:
     """The cache key of a page-router request, or None when the request is not cacheable."""
     if not isinstance(body, dict) or body.get("output") != PAGE_ROUTER:
         return None
@@ -85,8 +113,13 @@ def page_key(body: object, versions: dict[str, int], today: date) -> str | None:
     pathname, search = inputs.get("pathname"), inputs.get("search") or ""
     if pathname not in CACHED_PATHS or not isinstance(search, str):
         return None
-    described = json.dumps([pathname, search, sorted(versions.items()), today.isoformat()])
+    described = json.dumps([pathname, search, today.isoformat()])
     return hashlib.sha256(described.encode()).hexdigest()
+
+
+def versions_tag(versions: dict[str, int]) -> bytes:
+    """The results versions a page was rendered from, as kept in front of it."""
+    return json.dumps(sorted(versions.items()), separators=(",", ":")).encode()
 
 
 def _serve_cached() -> flask.Response | None:
@@ -102,43 +135,113 @@ def _serve_cached() -> flask.Response | None:
     versions = served_results_versions(settings(), database(), registries)
     if len(versions) < len(registries):
         return None
-    key = page_key(body, versions, date.today())
-    if key is None:
+    address = page_address(body, date.today())
+    if address is None:
         return None
-    cached = _read(key)
-    if cached is not None:
-        return flask.Response(cached, mimetype="application/json")
-    flask.g.setdefault(_KEY_ATTRIBUTE, key)
-    return None
-
-
-def _store(response: flask.Response) -> flask.Response:
-    key = flask.g.pop(_KEY_ATTRIBUTE, None)
-    if key is not None and response.status_code == 200 and not response.direct_passthrough:
-        _write(key, response.get_data())
+    tag = versions_tag(versions)
+    kept = None if request.environ.get(REPLAY_MARK) else _read(address)
+    if kept is None:
+        flask.g.setdefault(_KEY_ATTRIBUTE, (address, tag))  # rendered now, then stored
+        return None
+    kept_tag, page = kept
+    response = flask.Response(page, mimetype="application/json")
+    if kept_tag != tag and _claim(address, tag):
+        response.call_on_close(_replay_of(request, address, tag))
     return response
 
 
-def _read(key: str) -> bytes | None:
-    if settings().redis_url is not None:
-        stored = settings().redis().get(_namespace(flask.current_app) + key)
-        return stored if isinstance(stored, bytes) else None
+def _store(response: flask.Response) -> flask.Response:
+    pending = flask.g.pop(_KEY_ATTRIBUTE, None)
+    if pending is not None and response.status_code == 200 and not response.direct_passthrough:
+        address, tag = pending
+        _write(address, tag + b"\n" + response.get_data())
+    return response
+
+
+def _replay_of(request: flask.Request, address: str, tag: bytes) -> Callable[[], None]:
+    """What renders the page anew once its stale answer has been sent: the same request,
+    marked, through the whole application (access guard, CSRF check and logging included),
+    so the page stored is exactly the one an anonymous reader of the address is given."""
+    app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
     local = _local()
-    with local.lock:
-        if key in local.pages:
-            local.pages.move_to_end(key)
-            return local.pages[key]
-    return None
+    data = request.get_data()
+    environ = {k: v for k, v in request.environ.items() if not k.startswith("werkzeug.")}
+    environ.update(
+        {"wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data)), REPLAY_MARK: True}
+    )
+
+    def replay() -> None:
+        if not local.replays.acquire(blocking=False):
+            _unclaim(app, local, address, tag)  # busy with another: a later reader asks
+            return
+        try:
+            answer: Iterable[bytes] = app.wsgi_app(environ, lambda *_: None)
+            try:
+                for _ in answer:
+                    pass
+            finally:
+                close = getattr(answer, "close", None)
+                if close is not None:
+                    close()
+        except Exception:  # the stale page stays until the claim runs out
+            _log.exception("rendering a public page anew failed")
+        finally:
+            local.replays.release()
+
+    return replay
 
 
-def _write(key: str, body: bytes) -> None:
+def _claim(address: str, tag: bytes) -> bool:
+    """Whether this request takes the address's replay for these versions (no other has)."""
+    key = _claim_key(flask.current_app, address, tag)
     if settings().redis_url is not None:
-        settings().redis().set(_namespace(flask.current_app) + key, body, ex=REDIS_SECONDS)
+        return bool(settings().redis().set(key, b"1", nx=True, ex=int(CLAIM_SECONDS)))
+    local, now = _local(), time.monotonic()
+    with local.lock:
+        if local.claims.get(key, -CLAIM_SECONDS) > now - CLAIM_SECONDS:
+            return False
+        local.claims = {k: t for k, t in local.claims.items() if t > now - CLAIM_SECONDS}
+        local.claims[key] = now
+        return True
+
+
+def _unclaim(app: flask.Flask, local: _LocalPages, address: str, tag: bytes) -> None:
+    key = _claim_key(app, address, tag)
+    if app.config["PORTAL_SETTINGS"].redis_url is not None:
+        app.config["PORTAL_SETTINGS"].redis().delete(key)
+        return
+    with local.lock:
+        local.claims.pop(key, None)
+
+
+def _claim_key(app: flask.Flask, address: str, tag: bytes) -> str:
+    return f"page-replay:{app.config['PORTAL_SETTINGS'].redis_namespace}{address}:{tag.decode()}"
+
+
+def _read(address: str) -> tuple[bytes, bytes] | None:
+    """The kept page of an address and the versions tag it was rendered from."""
+    if settings().redis_url is not None:
+        stored = settings().redis().get(_namespace(flask.current_app) + address)
+    else:
+        local = _local()
+        with local.lock:
+            stored = local.pages.get(address)
+            if stored is not None:
+                local.pages.move_to_end(address)
+    if not isinstance(stored, bytes):
+        return None
+    tag, _, page = stored.partition(b"\n")
+    return tag, page
+
+
+def _write(address: str, stored: bytes) -> None:
+    if settings().redis_url is not None:
+        settings().redis().set(_namespace(flask.current_app) + address, stored, ex=REDIS_SECONDS)
         return
     local = _local()
     with local.lock:
-        local.pages[key] = body
-        local.pages.move_to_end(key)
+        local.pages[address] = stored
+        local.pages.move_to_end(address)
         while len(local.pages) > LOCAL_ENTRIES:
             local.pages.popitem(last=False)
 

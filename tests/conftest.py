@@ -18,11 +18,15 @@ import flask
 import hypothesis
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
+from data_access.access import scope_for_user
+from data_access.accounts import find_user_id
 from data_access.database import Database
+from data_access.models import Registration
+from data_access.record_commands import update_registration
 from portal.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -182,6 +186,29 @@ def seeded_demo_app(
         server.extensions["database"].dispose()
 
 
+def complete_to_draft(app: flask.Flask, username: str) -> None:
+    """`username` (a registrar) takes the first complete registration back to draft: it
+    leaves the results, which so change for real."""
+    database: Database = app.extensions["database"]
+    registry = next(r for r in app.extensions["registries"] if r.key == "stroke")
+    with database.reading() as session:
+        registration = session.scalars(
+            select(Registration).where(Registration.status == "complete").order_by(Registration.id)
+        ).first()
+    assert registration is not None
+    update_registration(
+        database,
+        scope_for_user(database, find_user_id(database, username)),
+        registration.id,
+        registration.version,
+        {},
+        registry.dictionary,
+        event_date_variable=registry.event_date_variable,
+        status="draft",
+        reason="Mangler opplysninger",
+    )
+
+
 PAGE_ROUTER = ".._pages_content.children..._pages_store.data.."
 
 
@@ -213,13 +240,13 @@ def page_router_body(pathname: str, search: str) -> dict[str, Any]:
 
 def render_page(client: flask.testing.FlaskClient, pathname: str, search: str) -> str:
     """Ask Dash's page-routing callback for a page, as the browser does, and return its JSON."""
-    response = client.post(
+    with client.post(  # closed as a server closes it: what runs after the answer runs
         "/_dash-update-component",
         json=page_router_body(pathname, search),
         headers=callback_headers(client),
-    )
-    assert response.status_code == 200, response.data[:500]
-    return response.get_data(as_text=True)
+    ) as response:
+        assert response.status_code == 200, response.data[:500]
+        return response.get_data(as_text=True)
 
 
 def find_component(tree: object, component_id: str) -> dict[str, Any] | None:

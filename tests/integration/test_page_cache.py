@@ -1,4 +1,5 @@
-"""Public pages come from the page cache for anonymous readers, once per data version."""
+"""Public pages come from the page cache for anonymous readers, rendered once per results
+version; a page of older results is served while it is rendered anew."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 import flask
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import update
+from werkzeug.test import TestResponse
 
 from app import create_app
 from data_access.accounts import create_user, grant
@@ -16,10 +19,19 @@ from data_access.database import Database
 from data_access.models import Registry
 from data_access.reference_data import ensure_registry
 from portal import page_cache
-from tests.conftest import make_settings, render_page
+from tests.conftest import (
+    callback_headers,
+    complete_to_draft,
+    make_settings,
+    page_router_body,
+    render_page,
+    seeded_demo_app,
+)
 from tests.integration.test_login import PASSWORD, csrf_token
 
 PAGE = ("/results/indicator", "?registry=stroke&indicator=thrombolysis")
+OVERVIEW = ("/results", "?registry=stroke&level=hospital")
+NATION = 1
 
 
 @pytest.fixture
@@ -35,25 +47,93 @@ def cached_pages(server: flask.Flask) -> dict[str, bytes]:
     return dict(server.extensions[page_cache.EXTENSION_KEY].pages)
 
 
+def kept_tags(server: flask.Flask) -> list[bytes]:
+    """The results versions each kept page was rendered from."""
+    return [page.partition(b"\n")[0] for page in cached_pages(server).values()]
+
+
 def bump_data_version(server: flask.Flask) -> None:
     database: Database = server.extensions["database"]
     with database.transaction() as session:
         session.execute(update(Registry).values(data_version=Registry.data_version + 1))
 
 
-def test_an_anonymous_page_is_kept_per_address_and_data_version(server: flask.Flask) -> None:
+def page_request(client: FlaskClient, pathname: str, search: str) -> TestResponse:
+    """The page router's answer, left open: what runs after it has been sent has not run."""
+    return client.post(
+        "/_dash-update-component",
+        json=page_router_body(pathname, search),
+        headers=callback_headers(client),
+    )
+
+
+def test_an_anonymous_page_is_kept_per_address_and_results_version(server: flask.Flask) -> None:
     client = server.test_client()
     first = render_page(client, *PAGE)
     assert len(cached_pages(server)) == 1
     assert render_page(client, *PAGE) == first
     assert len(cached_pages(server)) == 1  # the second reader was served the kept page
+    [rendered_from] = kept_tags(server)
 
     render_page(client, PAGE[0], PAGE[1] + "&lang=en")
     assert len(cached_pages(server)) == 2  # another address is another page
 
     bump_data_version(server)
+    with page_request(client, *PAGE) as stale:
+        assert stale.get_data(as_text=True) == first  # served at once, from the old results
+        assert rendered_from in kept_tags(server)  # not rendered anew before it was sent
+    assert len(cached_pages(server)) == 2  # one page per address, whatever its versions
+    assert rendered_from not in kept_tags(server)[-1:]  # then rendered anew, and kept
+    assert render_page(client, PAGE[0], PAGE[1] + "&lang=en")  # the other address: stale
+    assert rendered_from not in kept_tags(server)
+
+
+def test_a_page_of_new_results_replaces_the_old_one_from_its_second_reader(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A real change of the numbers: the first reader after the new results is given the
+    page of the old ones, the second the page of the new ones, which is what the page
+    renders when nothing is kept."""
+    with seeded_demo_app(tmp_path, 300, database_url=database_url) as server:
+        client = server.test_client()
+        database: Database = server.extensions["database"]
+        create_user(database, SYSTEM, "registrar", "Registrar", PASSWORD)
+        grant(database, SYSTEM, "registrar", "stroke", NATION, "registrar")
+        old = render_page(client, *OVERVIEW)
+        complete_to_draft(server, "registrar")
+        assert render_page(client, *OVERVIEW) == old
+        new = render_page(client, *OVERVIEW)
+        assert new != old
+        page_cache.clear(server)
+        assert render_page(client, *OVERVIEW) == new
+
+
+def test_a_stale_page_is_rendered_anew_once_however_many_read_it(server: flask.Flask) -> None:
+    client = server.test_client()
     render_page(client, *PAGE)
-    assert len(cached_pages(server)) == 3  # new data: rendered again, never served stale
+    [old_tag] = kept_tags(server)
+    bump_data_version(server)
+    first, second = page_request(client, *PAGE), page_request(client, *PAGE)
+    second.close()  # it found the replay taken by the first
+    assert kept_tags(server) == [old_tag]
+    first.close()
+    [new_tag] = kept_tags(server)
+    assert new_tag != old_tag
+
+
+def test_a_replay_is_marked_in_the_environ_which_no_request_can_set(server: flask.Flask) -> None:
+    """The mark that makes the cache render instead of serve is an environ key: a header of
+    the same name arrives as HTTP_..., so a reader cannot make every page render anew."""
+    client = server.test_client()
+    render_page(client, *PAGE)
+    [tag] = kept_tags(server)
+    headers = {**callback_headers(client), page_cache.REPLAY_MARK: "1"}
+    before = cached_pages(server)
+    with client.post(
+        "/_dash-update-component", json=page_router_body(*PAGE), headers=headers
+    ) as answer:
+        assert answer.status_code == 200
+    assert cached_pages(server) == before and kept_tags(server) == [tag]
 
 
 def test_a_cached_page_is_what_the_page_itself_renders(server: flask.Flask) -> None:

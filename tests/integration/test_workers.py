@@ -30,16 +30,13 @@ from urllib.parse import urlencode
 
 import flask
 import pytest
-from sqlalchemy import select
 
-from data_access.access import scope_for_user
-from data_access.accounts import create_user, find_user_id, grant
+from data_access.accounts import create_user, grant
 from data_access.audit import SYSTEM
 from data_access.database import Database
-from data_access.models import Registration
-from data_access.record_commands import update_registration
 from tests.conftest import (
     PROJECT_ROOT,
+    complete_to_draft,
     fresh_database_url,
     page_router_body,
     reachable_redis,
@@ -304,7 +301,7 @@ def test_a_change_of_data_shows_on_every_worker_within_a_second(portal: Portal) 
     assert len({answer.body for answer in before}) == 1  # one page, whichever worker
     old_page, old_results = before[0].body, results().body
 
-    _complete_to_draft(portal.app)
+    complete_to_draft(portal.app, USERNAME)
     written = time.monotonic()
     answers: list[Answer] = []
     while True:
@@ -323,25 +320,3 @@ def test_a_change_of_data_shows_on_every_worker_within_a_second(portal: Portal) 
     slowest = max(answer.seconds for answer in answers + pages + fresh)
     print(f"change shown on every worker {shown:.3f} s after the write; slowest {slowest:.3f} s")
     assert shown <= CHANGE_SECONDS
-
-
-def _complete_to_draft(app: flask.Flask) -> None:
-    """A registrar takes a complete registration back to draft: it leaves the results."""
-    database: Database = app.extensions["database"]
-    registry = next(r for r in app.extensions["registries"] if r.key == "stroke")
-    with database.reading() as session:
-        registration = session.scalars(
-            select(Registration).where(Registration.status == "complete").order_by(Registration.id)
-        ).first()
-    assert registration is not None
-    update_registration(
-        database,
-        scope_for_user(database, find_user_id(database, USERNAME)),
-        registration.id,
-        registration.version,
-        {},
-        registry.dictionary,
-        event_date_variable=registry.event_date_variable,
-        status="draft",
-        reason="Mangler opplysninger",
-    )
