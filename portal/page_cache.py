@@ -23,7 +23,9 @@ its rendering: at a million registrations the demo registry has 1,638 public add
 public request of the load benchmark was such a rendering. Replays are taken by one
 request at a time per worker (`REPLAYS_PER_WORKER`) and once per address and version by
 all workers together (a claim in Redis that expires after `CLAIM_SECONDS`, so a replay
-that died is taken up again), and cost no reader any waiting. Until every registry has
+that died is taken up again), and cost no reader any waiting; nor does a reader who is
+given a kept page wait for new results (`RESULTS_WAIT_MS`), which could only make that page
+one of older numbers. Until every registry has
 results, nothing is cached; a page never rendered before is rendered while its reader
 waits, as before. The unit tree and coverage counts change only by deployment commands,
 after which a restart (or the next data change) renews the pages.
@@ -131,15 +133,15 @@ def _serve_cached() -> flask.Response | None:
         return None  # the cheap test first: most callback requests are not the page router
     if current_user() is not None:
         return None
-    registries = installed_registries()
-    versions = served_results_versions(settings(), database(), registries)
-    if len(versions) < len(registries):
-        return None
     address = page_address(body, date.today())
     if address is None:
         return None
-    tag = versions_tag(versions)
     kept = None if request.environ.get(REPLAY_MARK) else _read(address)
+    registries = installed_registries()
+    versions = served_results_versions(settings(), database(), registries, wait=kept is None)
+    if len(versions) < len(registries):
+        return None
+    tag = versions_tag(versions)
     if kept is None:
         flask.g.setdefault(_KEY_ATTRIBUTE, (address, tag))  # rendered now, then stored
         return None

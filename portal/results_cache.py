@@ -11,17 +11,17 @@ stored version is kept.
 
 A reader never waits long for a recomputation when there is something to show: when the
 current version is not stored yet, it starts (or joins) its worker's background refresh. If
-the registry's last computation was quick (no longer than four times `RESULTS_WAIT_MS`,
-default 500), the reader waits at most `RESULTS_WAIT_MS` for the refresh; otherwise, or when
-the wait runs out, it is served the newest stored version, which stays on screen until the
-refresh stores the current one. So a small registry shows a change at once to the reader
-who asks just after it, and a large one (3–7 s at a million registrations) never holds a
-reader up. The waiting readers leave their worker's interpreter to the computation: the
-two-worker test measured a change on every worker in 0.66–0.87 s with readers served old
-pages during the computation, which then shared the interpreter with them and took twice
-as long as alone. (Before the load benchmark showed it, every reader after a write waited
-for the whole recomputation, however long, while the other workers queued behind the same
-lock.)
+the refresh is computing and, going by the registry's last computation, should end within
+`RESULTS_WAIT_MS` (default 500), the reader waits at most that long for it; otherwise, or
+when the wait runs out, it is served the newest stored version, which stays on screen until
+the refresh stores the current one. So a small registry shows a change at once to the
+reader who asks just after it, and a large one (2–7 s at a million registrations) holds up
+only the readers who come in the last moments of its computation. The waiting readers
+leave their worker's interpreter to the computation: the two-worker test measured a change
+on every worker in 0.66–0.87 s with readers served old pages during the computation, which
+then shared the interpreter with them and took twice as long as alone. (Before the load
+benchmark showed it, every reader after a write waited for the whole recomputation, however
+long, while the other workers queued behind the same lock.)
 
 While registrars keep changing data, a registry's refreshes rest between computations: when
 the data moved on during one of T seconds, the next starts no sooner than
@@ -165,13 +165,19 @@ def cached_results(
 
 
 def served_results_versions(
-    settings: Settings, database: Database, registries: Iterable[RegistryFolder]
+    settings: Settings,
+    database: Database,
+    registries: Iterable[RegistryFolder],
+    *,
+    wait: bool = True,
 ) -> dict[str, int]:
     """The version of the results readers are served now, per registry. Cached pages are
-    keyed by these, so a page lives exactly as long as its numbers. A page served from that
-    cache never asks for results, so this does what a reader of results would: it computes
-    a registry's first results, and starts the background refresh of (and waits up to
-    `RESULTS_WAIT_MS` for, see `_waited`) a registry whose data has moved on."""
+    tagged with these, so a page is known to be of older numbers once newer ones are
+    stored. A page served from that cache never asks for results, so this does what a
+    reader of results would: it computes a registry's first results, and starts the
+    background refresh of a registry whose data has moved on, and with `wait` waits up to
+    `RESULTS_WAIT_MS` for it (see `_waited`). A reader who has a page to be given already
+    asks without `wait`: waiting could only make that page one of older numbers."""
     folders = {registry.key: registry for registry in registries}
     stored = _stored_versions(settings, folders)
     current = data_versions(database)
@@ -182,28 +188,35 @@ def served_results_versions(
             waited = True
         elif current.get(key, 0) > stored[key]:
             refresh = _refresh(settings, database, registry, _compute, LOCK_SECONDS)
-            waited = _waited(settings, _store(settings, key), refresh) or waited
+            waited = (wait and _waited(settings, _store(settings, key), refresh)) or waited
     return _stored_versions(settings, folders) if waited else stored
 
 
-QUICK_FACTOR = 4
-"""A computation counts as quick, worth a reader's wait, up to this many times
-`RESULTS_WAIT_MS`: one computation's time says only roughly what the next will take. A
-process's first one (cold) and one on a busy machine, where readers that are served share
-the interpreter with it, took two to three times a steady one in the two-worker test."""
-
-
 def _waited(settings: Settings, store: _Store, refresh: _Refresh) -> bool:
-    """Wait for `refresh` up to `RESULTS_WAIT_MS`, unless the registry's last computation
-    took far longer than that (`QUICK_FACTOR`: then waiting would only delay the previous
-    results); whether it ended in time."""
+    """Wait for `refresh` up to `RESULTS_WAIT_MS` when it is computing and, going by the
+    registry's last computation, should end within that (`wait_worthwhile`); whether it
+    ended in time."""
     limit = settings.results_wait_ms / 1000
-    if limit <= 0:
-        return False
     last = store.last_computation()
-    if last is not None and last.seconds > QUICK_FACTOR * limit:
+    since = refresh.computing_since
+    if since is None or not wait_worthwhile(limit, last, time.monotonic() - since):
         return False
     return refresh.done.wait(limit)
+
+
+def wait_worthwhile(limit: float, last: Computation | None, running: float) -> bool:
+    """Whether a reader should wait up to `limit` seconds for a computation that has run
+    `running` seconds, the registry's last one having taken `last.seconds`: only when it
+    should end within the wait. A reader that came early in a long computation, or while
+    the refresh rests between computations, waited for nothing: under 20 registrars at a
+    million registrations (2-s computations, one after another) a reader in twenty waited
+    the whole 500 ms, where waiting only around a computation's expected end costs a
+    reader at most that and mostly shows the change. The first computation of a registry
+    (no `last`) is worth the wait: a small one is quick. One that has run longer than the
+    last one by more than the wait is not: it may go on for seconds more."""
+    if limit <= 0:
+        return False
+    return last is None or abs(last.seconds - running) <= limit
 
 
 def stored_version(settings: Settings, registry_key: str) -> int | None:
@@ -243,15 +256,18 @@ def _computed(
 
 class _Refresh:
     """One worker's background recomputation of one registry: it computes until the version
-    it has stored is still the current one, then ends."""
+    it has stored is still the current one, resting between computations (`_rest`), then
+    ends. `computing_since` is when its current computation began (monotonic), None while
+    it rests."""
 
-    def __init__(self, run: Callable[[], None]) -> None:
+    def __init__(self, run: Callable[[_Refresh], None]) -> None:
         self.done = threading.Event()
+        self.computing_since: float | None = time.monotonic()
         self._run = run
 
     def __call__(self, key: tuple[str, str]) -> None:
         try:
-            self._run()
+            self._run(self)
         except Exception:  # the readers go on with the previous results; the next one retries
             _log.exception("recomputing the results of %s failed", key[1])
         finally:
@@ -274,14 +290,16 @@ def _refresh(
     """The worker's running refresh of the registry, started if there is none."""
     key = (str(settings.instance_path) + settings.redis_namespace, registry.key)
 
-    def run() -> None:
+    def run(refresh: _Refresh) -> None:
         store = _store(settings, registry.key)
         while True:
             version = data_version(database, registry.key)
             _computed(settings, database, registry, store, version, compute, lock_seconds)
             if data_version(database, registry.key) == version:
                 return
+            refresh.computing_since = None
             _rest(settings, store, lock_seconds)  # the data moved on while it computed
+            refresh.computing_since = time.monotonic()
 
     with _REFRESHING_LOCK:
         running = _REFRESHING.get(key)

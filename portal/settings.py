@@ -92,8 +92,8 @@ class Settings:
     backup_keep: int = 14
     backup_interval_hours: int = 0
     # How long a reader waits for its worker's recomputation of results after a change of
-    # data before it is shown the previous results, if the registry's last computation was
-    # quick (portal/results_cache.py, `QUICK_FACTOR`); 0: never.
+    # data before it is shown the previous results, if that should end within the wait
+    # (portal/results_cache.py, `wait_worthwhile`); 0: never.
     results_wait_ms: int = 500
     # When the data moved on while the results were computed (in T), the registry's next
     # computation starts no sooner than this × T after it ended (portal/results_cache.py);

@@ -28,7 +28,6 @@ from data_access.record_commands import update_registration
 from data_access.reference_data import read_units
 from data_access.snapshot import data_version, finished_frame, read_coverage
 from indicators.engine import compute_results
-from portal import results_cache
 from portal.results_cache import (
     cached_results,
     lock_path,
@@ -336,15 +335,12 @@ def test_a_reader_waits_for_a_refresh_only_when_the_last_one_was_quick(
     last_seconds: float,
     waits: bool,
     request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`RESULTS_WAIT_MS`: after a change of data a reader waits up to that long for the new
-    results if the registry's last computation took no longer than that, so a small
-    registry shows the change at once; after a longer one it is served the previous results
-    at once. Here the refresh finishes `RELEASE_SECONDS` after it starts, inside the wait.
-    "Quick" is up to `QUICK_FACTOR` times the wait; 1 here, so that a computation longer
-    than the wait takes a second, not four."""
-    monkeypatch.setattr(results_cache, "QUICK_FACTOR", 1)
+    results if the registry's last computation says this one should end within that, so a
+    small registry shows the change at once; after a longer one it is served the previous
+    results at once. Here the refresh finishes `RELEASE_SECONDS` after it starts, inside
+    the wait."""
     seed(app)
     database: Database = app.extensions["database"]
     settings = _shared_settings(app, shared, request, results_wait_ms=wait_ms)
