@@ -378,6 +378,14 @@ def _first_forbidden(body: str, by_start: dict[str, list[tuple[str, int]]]) -> s
     return None
 
 
+def _served_results(seeded: Seeded) -> pl.DataFrame:
+    with seeded.app.test_request_context("/"):
+        registry = find_registry("stroke")
+        assert registry is not None
+        settings, database = seeded.app.config["PORTAL_SETTINGS"], seeded.app.extensions["database"]
+        return cached_results(settings, database, registry)
+
+
 @pytest.mark.slow
 def test_no_canary_of_the_raw_results_in_any_public_response(seeded: Seeded) -> None:
     """Every number of every suppressed row is made to carry the digits 987654."""
@@ -390,9 +398,12 @@ def test_no_canary_of_the_raw_results_in_any_public_response(seeded: Seeded) -> 
         *(pl.when(hidden).then(pl.lit(CANARY_FLOAT)).otherwise(pl.col(c)).alias(c)
           for c in FLOAT_COLUMNS),
     )  # fmt: skip
+    assert not (_served_results(seeded)["numerator"] == CANARY_COUNT).any()
     canaried.write_parquet(seeded.results_file)
     page_cache.clear(seeded.app)  # the pages seen so far were rendered from the true file
     try:
+        # What the pages below are given: the rewritten file, not a copy kept from before.
+        assert (_served_results(seeded)["numerator"] == CANARY_COUNT).any()
         checked = 0
         for where, body in _responses(seeded):
             assert CANARY_DIGITS not in _digits(body), where

@@ -4,6 +4,7 @@ even when several workers miss the cache at the same moment."""
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import tempfile
 import threading
@@ -29,6 +30,8 @@ from data_access.reference_data import read_units
 from data_access.snapshot import data_version, finished_frame, read_coverage
 from indicators.engine import compute_results
 from portal.results_cache import (
+    Computation,
+    _timing_key,
     cached_results,
     lock_path,
     redis_key,
@@ -473,3 +476,23 @@ def test_a_refresh_rests_when_the_data_moved_on_while_it_computed(
     # The first computation took at least SLOW_SECONDS (its stored time, which counts the
     # snapshot too, is longer) and was stored after `ended[0]`.
     assert compute.started[1] >= compute.ended[0] + REST_FACTOR * SLOW_SECONDS
+
+
+def test_results_stored_anew_under_the_same_key_are_read_anew(
+    app: flask.Flask, request: pytest.FixtureRequest
+) -> None:
+    """A worker keeps the results it decoded while they stay the newest computation: a
+    database reset to the same version (the same Redis keys) gets its own results read."""
+    seed(app)
+    database: Database = app.extensions["database"]
+    settings = _shared_settings(app, "redis", request)
+    cached_results(settings, database, STROKE)  # computed and stored
+    version = data_version(database, "stroke")
+    first = cached_results(settings, database, STROKE)  # read from Redis, and kept
+    other = first.with_columns(pl.col("numerator") + 1)
+    buffer = io.BytesIO()
+    other.write_parquet(buffer)
+    client = settings.redis()
+    client.set(redis_key(settings, "stroke", version), buffer.getvalue())
+    client.set(_timing_key(settings, "stroke"), Computation(0.1, time.time()).encoded())
+    assert_frame_equal(cached_results(settings, database, STROKE), other)
