@@ -16,7 +16,8 @@ its registrars create (one per four saves), which later runs keep. The Redis dat
 
 A fixed number of requests is shuffled into one stream and posted by `--clients` threads
 at once, so the mix is the same from the first request to the last. An untimed warm-up
-opens every public page once (so they are all in the page cache, as in `web.py`); then a
+opens every public page once (so they are all in the page cache, as in `web.py`; the pages
+an earlier run kept are forgotten first, being of older results); then a
 baseline of reads only (`--baseline-requests`, a quarter of `--requests` unless given: the
 same public and logged-in pages in the same proportions, no saves) is timed, and then the
 mixed stream, in which every save that completes a record moves the data version and so
@@ -130,6 +131,7 @@ def main() -> None:
         traffic = Traffic.ready(base, public_units, registrar_units, clinician_units)
         print(traffic.describe(), flush=True)
         _results_stored(Settings.from_environ(environ), database)
+        _forget_pages(args.cache_url)
         clients = partial(run, clients=args.clients)
         _phase("warm-up", clients, traffic.tour())
         reads = args.baseline_requests
@@ -189,6 +191,18 @@ def _results_stored(settings: Settings, database: Database) -> None:
             raise SystemExit(f"no current results after {RESULTS_DEADLINE_SECONDS} s")
         time.sleep(0.2)
     print(f"results current after {time.perf_counter() - started:.1f} s more", flush=True)
+
+
+def _forget_pages(cache_url: str) -> None:
+    """Forget the pages an earlier run kept (`portal.page_cache`: `page:` and its replay
+    claims, `page-replay:`): they are of older results, and the portal serves such a page
+    while it renders it anew one at a time per worker, so the warm-up would leave most
+    pages old and the reads-only phase would time their renderings."""
+    client = redis.Redis.from_url(cache_url)
+    for pattern in ("page:*", "page-replay:*"):
+        kept = list(client.scan_iter(match=pattern))
+        if kept:
+            client.delete(*kept)
 
 
 def _benchmark_users(
