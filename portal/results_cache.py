@@ -210,7 +210,7 @@ def wait_worthwhile(limit: float, last: Computation | None, running: float) -> b
     `running` seconds, the registry's last one having taken `last.seconds`: only when it
     should end within the wait. A reader that came early in a long computation, or while
     the refresh rests between computations, waited for nothing: under 20 registrars at a
-    million registrations (2-s computations, one after another) a reader in twenty waited
+    million registrations (2-s computations, one after another) over one reader in twenty waited
     the whole 500 ms, where waiting only around a computation's expected end costs a
     reader at most that and mostly shows the change. The first computation of a registry
     (no `last`) is worth the wait: a small one is quick. One that has run longer than the
