@@ -84,6 +84,7 @@ from data_access.audit import SYSTEM
 from data_access.database import Database
 from data_access.reference_data import read_units
 from data_access.snapshot import data_version
+from portal import page_cache
 from portal.results_cache import stored_version
 from portal.settings import Settings
 
@@ -130,8 +131,12 @@ def main() -> None:
     with gunicorn(environ, free_port(), args.workers) as base:
         traffic = Traffic.ready(base, public_units, registrar_units, clinician_units)
         print(traffic.describe(), flush=True)
-        _results_stored(Settings.from_environ(environ), database)
-        _forget_pages(args.cache_url)
+        settings = Settings.from_environ(environ)
+        _results_stored(settings, database)
+        # Pages an earlier run kept are of older results: served while rendered anew, one
+        # at a time per worker, they would leave the warm-up's pages old and the reads-only
+        # phase timing their renderings.
+        page_cache.forget_shared(settings)
         clients = partial(run, clients=args.clients)
         _phase("warm-up", clients, traffic.tour())
         reads = args.baseline_requests
@@ -191,18 +196,6 @@ def _results_stored(settings: Settings, database: Database) -> None:
             raise SystemExit(f"no current results after {RESULTS_DEADLINE_SECONDS} s")
         time.sleep(0.2)
     print(f"results current after {time.perf_counter() - started:.1f} s more", flush=True)
-
-
-def _forget_pages(cache_url: str) -> None:
-    """Forget the pages an earlier run kept (`portal.page_cache`: `page:` and its replay
-    claims, `page-replay:`): they are of older results, and the portal serves such a page
-    while it renders it anew one at a time per worker, so the warm-up would leave most
-    pages old and the reads-only phase would time their renderings."""
-    client = redis.Redis.from_url(cache_url)
-    for pattern in ("page:*", "page-replay:*"):
-        kept = list(client.scan_iter(match=pattern))
-        if kept:
-            client.delete(*kept)
 
 
 def _benchmark_users(

@@ -21,7 +21,7 @@ answering made a new results version cost every reader of a not-yet-rendered pag
 rendering: at a million registrations the demo registry has 1,638 public addresses at
 35-40 ms each, a minute of a core per version, and under 20 registrars saving nearly every
 public request of the load benchmark was such a rendering (paced public p95 484 ms, now
-32-39 ms). Replays are taken by one request at a time per worker (`REPLAYS_PER_WORKER`) and
+32-61 ms). Replays are taken by one request at a time per worker (`REPLAYS_PER_WORKER`) and
 once per address and version by all workers together (a claim in Redis that expires after
 `CLAIM_SECONDS`, so a replay that died is taken up again), and cost no reader any waiting;
 nor does a reader who is given a kept page wait for new results (`RESULTS_WAIT_MS`), which
@@ -50,6 +50,7 @@ from portal.auth.guard import DASH_UPDATE_ENDPOINT
 from portal.auth.identity import current_user, database, settings
 from portal.catalogue import installed_registries
 from portal.results_cache import served_results_versions
+from portal.settings import Settings
 
 PAGE_ROUTER: Final = ".._pages_content.children..._pages_store.data.."
 CACHED_PATHS: Final = frozenset(
@@ -66,6 +67,8 @@ CLAIM_SECONDS: Final = 30.0
 REPLAY_MARK: Final = "portal.page_cache.replay"
 """Set in the WSGI environ of a replay; no HTTP client can set an environ key."""
 _KEY_ATTRIBUTE: Final = "portal_page_cache_key"
+_PAGE_PREFIX: Final = "page:"
+_CLAIM_PREFIX: Final = "page-replay:"
 
 EXTENSION_KEY: Final = "page_cache"
 
@@ -95,12 +98,20 @@ def clear(server: flask.Flask) -> None:
     local: _LocalPages = server.extensions[EXTENSION_KEY]
     with local.lock:
         local.pages.clear()
-    url = server.config["PORTAL_SETTINGS"].redis_url
-    if url is not None:
-        client = server.config["PORTAL_SETTINGS"].redis()
-        stale = list(client.scan_iter(match=f"{_namespace(server)}*"))
-        if stale:
-            client.delete(*stale)
+        local.claims.clear()
+    forget_shared(server.config["PORTAL_SETTINGS"])
+
+
+def forget_shared(settings: Settings) -> None:
+    """Forget the pages (and replay claims) this database's workers share through Redis;
+    nothing without Redis. The load benchmark starts its warm-up so."""
+    if settings.redis_url is None:
+        return
+    client = settings.redis()
+    for prefix in (_PAGE_PREFIX, _CLAIM_PREFIX):
+        kept = list(client.scan_iter(match=f"{prefix}{settings.redis_namespace}*"))
+        if kept:
+            client.delete(*kept)
 
 
 def page_address(body: object, today: date) -> str | None:
@@ -217,7 +228,8 @@ def _unclaim(app: flask.Flask, local: _LocalPages, address: str, tag: bytes) -> 
 
 
 def _claim_key(app: flask.Flask, address: str, tag: bytes) -> str:
-    return f"page-replay:{app.config['PORTAL_SETTINGS'].redis_namespace}{address}:{tag.decode()}"
+    namespace = app.config["PORTAL_SETTINGS"].redis_namespace
+    return f"{_CLAIM_PREFIX}{namespace}{address}:{tag.decode()}"
 
 
 def _read(address: str) -> tuple[bytes, bytes] | None:
@@ -255,4 +267,4 @@ def _local() -> _LocalPages:
 
 def _namespace(server: flask.Flask) -> str:
     """Redis keys per database, so two installations sharing a Redis never mix pages."""
-    return "page:" + server.config["PORTAL_SETTINGS"].redis_namespace
+    return _PAGE_PREFIX + server.config["PORTAL_SETTINGS"].redis_namespace

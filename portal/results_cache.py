@@ -334,17 +334,21 @@ _DECODED_ENTRIES = 8
 _DECODED_LOCK = threading.Lock()
 
 
-def _decoded(key: str, validator: object, read: Callable[[], bytes]) -> pl.DataFrame:
-    """The stored results under `key`, decoded once per process while `validator` (the
-    file's time and size; in Redis, the stamp of the newest computation) stays the same:
-    every page and My unit reads them, and fetching and decoding them took 3-4 ms of each
-    rendering at a million registrations. Callers treat frames as immutable."""
+def _decoded(key: str, validator: object, read: Callable[[], bytes | None]) -> pl.DataFrame | None:
+    """The stored results under `key` (None when `read` finds none), decoded once per
+    process while `validator` (the file's time and size; in Redis, the stamp of the newest
+    computation) stays the same: every page and My unit reads them, and fetching and
+    decoding them took 3-4 ms of each rendering at a million registrations. Callers treat
+    frames as immutable."""
     with _DECODED_LOCK:
         kept = _DECODED.get(key)
         if kept is not None and kept[0] == validator:
             _DECODED.move_to_end(key)
             return kept[1]
-    frame = pl.read_parquet(io.BytesIO(read()))
+    stored = read()
+    if stored is None:
+        return None
+    frame = pl.read_parquet(io.BytesIO(stored))
     with _DECODED_LOCK:
         _DECODED[key] = (validator, frame)
         _DECODED.move_to_end(key)
@@ -482,16 +486,11 @@ class _RedisStore:
         key = redis_key(self.settings, self.registry_key, version)
         computed = self.client.get(_timing_key(self.settings, self.registry_key))
 
-        def read() -> bytes:
+        def read() -> bytes | None:
             stored = self.client.get(key)
-            if not isinstance(stored, bytes):
-                raise FileNotFoundError(key)
-            return stored
+            return stored if isinstance(stored, bytes) else None
 
-        try:
-            return _decoded(key, computed, read)
-        except FileNotFoundError:
-            return None
+        return _decoded(key, computed, read)
 
     def newest(self) -> Stored | None:
         pointer = self.client.get(_pointer_key(self.settings, self.registry_key))

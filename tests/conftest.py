@@ -22,11 +22,12 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from data_access.access import scope_for_user
-from data_access.accounts import find_user_id
+from data_access.access import AccessScope
+from data_access.audit import SYSTEM
 from data_access.database import Database
 from data_access.models import Registration
 from data_access.record_commands import update_registration
+from entry.registry_folder import RegistryFolder
 from portal.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -186,19 +187,18 @@ def seeded_demo_app(
         server.extensions["database"].dispose()
 
 
-def complete_to_draft(app: flask.Flask, username: str) -> None:
-    """`username` (a registrar) takes the first complete registration back to draft: it
-    leaves the results, which so change for real."""
-    database: Database = app.extensions["database"]
-    registry = next(r for r in app.extensions["registries"] if r.key == "stroke")
+def complete_to_draft(database: Database, registry: RegistryFolder) -> None:
+    """A registrar of its unit takes the first complete registration back to draft: it
+    leaves the results, which so change for real, and the data version moves."""
     with database.reading() as session:
         registration = session.scalars(
             select(Registration).where(Registration.status == "complete").order_by(Registration.id)
         ).first()
     assert registration is not None
+    roles = {registry.key: {"registrar": frozenset({registration.unit_id})}}
     update_registration(
         database,
-        scope_for_user(database, find_user_id(database, username)),
+        AccessScope(actor=SYSTEM, roles=roles),
         registration.id,
         registration.version,
         {},

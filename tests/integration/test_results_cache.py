@@ -39,6 +39,7 @@ from portal.results_cache import (
     served_results_versions,
 )
 from portal.settings import Settings
+from tests.conftest import complete_to_draft
 from tests.integration.test_snapshot import STROKE, seed
 
 REDIS_URL = os.environ.get("TEST_RESULTS_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -366,22 +367,6 @@ def test_a_reader_waits_for_a_refresh_only_when_the_last_one_was_quick(
     assert compute.calls == 1
 
 
-def _unfinish_one(database: Database) -> None:
-    """A registrar takes one complete registration back to draft: the data version moves."""
-    with database.reading() as session:
-        complete = session.scalars(
-            select(Registration).where(Registration.status == "complete").order_by(Registration.id)
-        ).first()
-    assert complete is not None
-    scope = AccessScope(
-        actor=SYSTEM, roles={"stroke": {"registrar": frozenset({complete.unit_id})}}
-    )
-    update_registration(
-        database, scope, complete.id, complete.version, {}, STROKE.dictionary,
-        event_date_variable=STROKE.event_date_variable, status="draft", reason="Mangler data",
-    )  # fmt: skip
-
-
 def test_saving_a_draft_leaves_the_results_and_unfinishing_a_record_renews_them(
     app: flask.Flask,
 ) -> None:
@@ -413,7 +398,7 @@ def test_saving_a_draft_leaves_the_results_and_unfinishing_a_record_renews_them(
     assert_frame_equal(cached_results(settings, database, STROKE, compute=compute), before)
     assert compute.calls == 0
 
-    _unfinish_one(database)
+    complete_to_draft(database, STROKE)
     assert data_version(database, "stroke") == version + 1
     after = cached_results(settings, database, STROKE, compute=compute)
     assert compute.calls == 1
@@ -438,7 +423,7 @@ class ChangingCompute(CountingCompute):
     def __call__(self, *args: object, **kwargs: object) -> pl.DataFrame:
         self.started.append(time.time())
         if len(self.started) == 1:
-            _unfinish_one(self.database)
+            complete_to_draft(self.database, STROKE)
             time.sleep(SLOW_SECONDS)
         results = super().__call__(*args, **kwargs)
         self.ended.append(time.time())
@@ -463,7 +448,7 @@ def test_a_refresh_rests_when_the_data_moved_on_while_it_computed(
     )
     old = cached_results(settings, database, STROKE)
 
-    _unfinish_one(database)
+    complete_to_draft(database, STROKE)
     compute = ChangingCompute(database)
     assert_frame_equal(cached_results(settings, database, STROKE, compute=compute), old)
     _until(

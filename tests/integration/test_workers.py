@@ -42,6 +42,7 @@ from tests.conftest import (
     reachable_redis,
     seeded_demo_app,
 )
+from tests.integration.test_snapshot import STROKE
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -301,7 +302,7 @@ def test_a_change_of_data_shows_on_every_worker_within_a_second(portal: Portal) 
     assert len({answer.body for answer in before}) == 1  # one page, whichever worker
     old_page, old_results = before[0].body, results().body
 
-    complete_to_draft(portal.app, USERNAME)
+    complete_to_draft(portal.app.extensions["database"], STROKE)
     written = time.monotonic()
     answers: list[Answer] = []
     while True:
