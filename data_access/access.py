@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Final, Literal, get_args
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from data_access.audit import Actor
 from data_access.database import Database
@@ -151,40 +152,59 @@ def scope_for_user(database: Database, user_id: int, remote_addr: str | None = N
     and PostgreSQL), so one query answers however deep the grant. An unknown user gets the
     anonymous scope (with the address); a disabled one keeps its actor and loses every role.
     """
-    with database.reading() as session:
+    with database.lookup() as session:
         user = session.get(User, user_id)
         if user is None:
             return AccessScope(actor=Actor(user_id=None, username=None, remote_addr=remote_addr))
-        actor = Actor(user_id=user.id, username=user.username, remote_addr=remote_addr)
-        if not user.is_active:
-            return AccessScope(actor=actor, active=False)
+        nation_unit_id = session.scalar(NATION_UNIT_ID)
+        return granted_scope(session, user, nation_unit_id, remote_addr)
 
-        covered = (
-            select(Grant.id.label("grant_id"), Grant.unit_id.label("unit_id"))
-            .where(Grant.user_id == user_id)
-            .cte("covered", recursive=True)
-        )
-        # UNION (not UNION ALL) also ends the walk if a damaged tree ever held a cycle.
-        covered = covered.union(
-            select(covered.c.grant_id, Unit.unit_id).join(
-                covered, Unit.parent_id == covered.c.unit_id
-            )
-        )
-        rows = session.execute(
-            select(Registry.key, Grant.role, covered.c.unit_id)
-            .join(Grant, Grant.id == covered.c.grant_id)
-            .join(Registry, Registry.id == Grant.registry_id)
-        ).all()
-        nation_unit_id = session.scalar(select(Unit.unit_id).where(Unit.parent_id.is_(None)))
 
+NATION_UNIT_ID: Final = select(Unit.unit_id).where(Unit.parent_id.is_(None))
+"""The root of the unit tree (`AccessScope.nation_unit_id`)."""
+
+
+def granted_scope(
+    session: Session,
+    user: User,
+    nation_unit_id: int | None,
+    remote_addr: str | None = None,
+    *,
+    has_grants: bool = True,
+) -> AccessScope:
+    """`scope_for_user` once the user is read (by it, or with its session by
+    `data_access.request_identity`, which knows `has_grants` and so skips the walk for a
+    user without any)."""
+    actor = Actor(user_id=user.id, username=user.username, remote_addr=remote_addr)
+    if not user.is_active:
+        return AccessScope(actor=actor, active=False)
     covered_units: dict[str, dict[Role, set[int]]] = {}
-    for registry_key, role, unit_id in rows:
+    for registry_key, role, unit_id in _covered_units(session, user.id) if has_grants else ():
         covered_units.setdefault(registry_key, {}).setdefault(_role(role), set()).add(unit_id)
     roles = {
         registry_key: {role: frozenset(units) for role, units in by_role.items()}
         for registry_key, by_role in covered_units.items()
     }
     return AccessScope(actor=actor, roles=roles, nation_unit_id=nation_unit_id)
+
+
+def _covered_units(session: Session, user_id: int) -> list[tuple[str, str, int]]:
+    """(registry key, role, unit id) of every unit the user's grants cover."""
+    covered = (
+        select(Grant.id.label("grant_id"), Grant.unit_id.label("unit_id"))
+        .where(Grant.user_id == user_id)
+        .cte("covered", recursive=True)
+    )
+    # UNION (not UNION ALL) also ends the walk if a damaged tree ever held a cycle.
+    covered = covered.union(
+        select(covered.c.grant_id, Unit.unit_id).join(covered, Unit.parent_id == covered.c.unit_id)
+    )
+    rows = session.execute(
+        select(Registry.key, Grant.role, covered.c.unit_id)
+        .join(Grant, Grant.id == covered.c.grant_id)
+        .join(Registry, Registry.id == Grant.registry_id)
+    )
+    return [(key, role, unit_id) for key, role, unit_id in rows]
 
 
 def _role(name: str) -> Role:

@@ -25,6 +25,12 @@ class Database:
         self._units_of_work = sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
         )
+        # On PostgreSQL a lookup runs outside any transaction, so it costs no BEGIN and no
+        # ROLLBACK; SQLite's round trips are in-process, and its reads keep their BEGIN.
+        lookups = self.engine
+        if self.dialect == "postgresql":
+            lookups = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._lookups = sessionmaker(lookups, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -40,6 +46,15 @@ class Database:
     def reading(self) -> Iterator[Session]:
         """A session for queries only; nothing it does is committed."""
         with self._sessions() as session:
+            yield session
+
+    @contextmanager
+    def lookup(self) -> Iterator[Session]:
+        """A session for a few short reads that need no common snapshot, such as who is
+        behind a session token: every logged-in request makes one, so each round trip to
+        the server counts (two of its five were BEGIN and ROLLBACK). Not for streaming
+        results: a server-side cursor lives only inside a transaction."""
+        with self._lookups() as session:
             yield session
 
     def ping(self) -> None:

@@ -110,7 +110,7 @@ def validate_session(
     _check_aware(now)
     if not token:
         return None
-    with database.reading() as session:
+    with database.lookup() as session:
         found = session.execute(
             select(UserSession, User.username, User.is_active)
             .join(User, User.id == UserSession.user_id)
@@ -119,6 +119,21 @@ def validate_session(
     if found is None:
         return None
     row, username, is_active = found
+    return still_good(database, row, username, is_active, now, idle_timeout)
+
+
+def still_good(
+    database: Database,
+    row: UserSession,
+    username: str,
+    is_active: bool,
+    now: datetime,
+    idle_timeout: timedelta,
+) -> SessionInfo | None:
+    """`validate_session` once the session's row and its user's state are read (by it, or
+    with more in one query by `data_access.request_identity`): ends and audits a session
+    found expired, touches a live one at most once a minute."""
+    _check_aware(now)
     if row.ended_at is not None:
         return None
     expiry = _expiry(row, is_active, now, idle_timeout)

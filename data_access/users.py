@@ -22,17 +22,23 @@ class UserSummary:
 
 
 def get_user(database: Database, user_id: int) -> UserSummary | None:
-    with database.reading() as session:
+    with database.lookup() as session:
         user = session.get(User, user_id)
         if user is None:
             return None
         has_grants = bool(session.scalar(select(exists().where(Grant.user_id == user_id))))
-        return UserSummary(
-            id=user.id,
-            username=user.username,
-            display_name=user.display_name,
-            is_active=user.is_active,
-            language=user.language,
-            has_grants=has_grants,
-            has_two_factor=user.totp_enabled_at is not None,
-        )
+        return summary(user, has_grants)
+
+
+def summary(user: User, has_grants: bool) -> UserSummary:
+    """What the portal may know of a user read from the table (no password hash, no TOTP
+    secret)."""
+    return UserSummary(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        is_active=user.is_active,
+        language=user.language,
+        has_grants=has_grants,
+        has_two_factor=user.totp_enabled_at is not None,
+    )

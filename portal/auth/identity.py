@@ -14,15 +14,17 @@ import flask
 from flask_login import UserMixin
 from flask_login import current_user as login_current_user
 
-from data_access.access import ANONYMOUS, AccessScope, scope_for_user
+from data_access.access import ANONYMOUS, AccessScope
 from data_access.api_tokens import TokenUse, authenticate
 from data_access.audit import Actor
 from data_access.database import Database
-from data_access.user_sessions import SessionInfo, validate_session
-from data_access.users import UserSummary, get_user
+from data_access.request_identity import Identity, identify
+from data_access.user_sessions import SessionInfo
+from data_access.users import UserSummary
 from portal.settings import Settings
 
 TOKEN_KEY = "session_token"
+IDENTITY_KEY = "portal_identity"  # in flask.g
 API_PREFIX = "/api/"  # the only paths where a bearer token (API token) is honoured
 
 
@@ -62,36 +64,45 @@ def two_factor_required(user: UserSummary) -> bool:
 
 def load_user_from_request(_request: flask.Request) -> PortalUser | None:
     """Flask-Login's request loader: the session token, checked against the database."""
-    info = current_session()
-    if info is None:
+    found = current_identity()
+    if found is None or not found.user.is_active:
         return None
-    user = get_user(database(), info.user_id)
-    if user is None or not user.is_active:
-        return None
+    user = found.user
     needs_two_factor = two_factor_required(user)
     return PortalUser(
         id=user.id,
         username=user.username,
         display_name=user.display_name,
-        fully_authenticated=info.two_factor_done or not needs_two_factor,
+        fully_authenticated=found.session.two_factor_done or not needs_two_factor,
         needs_enrolment=needs_two_factor and not user.has_two_factor,
     )
 
 
-def current_session() -> SessionInfo | None:
-    if "portal_session" in flask.g:
-        cached: SessionInfo | None = flask.g.portal_session
+def current_identity() -> Identity | None:
+    """The session, user and grants behind this request's cookie, read once per request."""
+    if IDENTITY_KEY in flask.g:
+        cached: Identity | None = flask.g.get(IDENTITY_KEY)
         return cached
     token = flask.session.get(TOKEN_KEY)
-    info = None
+    found = None
     if isinstance(token, str):
         idle = timedelta(minutes=settings().session_idle_minutes)
-        info = validate_session(database(), token, now(), idle)
-        if info is None:
+        found = identify(database(), token, now(), idle, remote_addr())
+        if found is None:
             flask.session.pop(TOKEN_KEY, None)
             flask.g.session_expired = True
-    flask.g.portal_session = info
-    return info
+    setattr(flask.g, IDENTITY_KEY, found)
+    return found
+
+
+def forget_identity() -> None:
+    """After a login: the request's next question about its session reads the new one."""
+    flask.g.pop(IDENTITY_KEY, None)
+
+
+def current_session() -> SessionInfo | None:
+    found = current_identity()
+    return None if found is None else found.session
 
 
 def current_user() -> PortalUser | None:
@@ -134,8 +145,8 @@ def identified_user_id() -> int | None:
     use: TokenUse | None = flask.g.get("api_token")
     if use is not None:
         return use.scope.actor.user_id if use.scope is not None else None
-    info: SessionInfo | None = flask.g.get("portal_session")
-    return info.user_id if info is not None else None
+    found: Identity | None = flask.g.get(IDENTITY_KEY)
+    return found.session.user_id if found is not None else None
 
 
 def current_actor() -> Actor:
@@ -160,6 +171,7 @@ def current_scope() -> AccessScope:
         elif user is None or not user.fully_authenticated:
             flask.g.portal_scope = ANONYMOUS
         else:
-            flask.g.portal_scope = scope_for_user(database(), user.id, remote_addr())
+            found = current_identity()
+            flask.g.portal_scope = ANONYMOUS if found is None else found.scope
     scope: AccessScope = flask.g.portal_scope
     return scope

@@ -26,6 +26,7 @@ from portal.auth.identity import (
     current_session,
     current_user,
     database,
+    forget_identity,
     now,
     remote_addr,
     settings,
@@ -215,7 +216,7 @@ def _begin_session(user_id: int, *, two_factor_done: bool) -> None:
     )
     flask.session[TOKEN_KEY] = token
     flask.session.permanent = True
-    flask.g.pop("portal_session", None)
+    forget_identity()
 
 
 def _complete_login(actor: Actor) -> flask.Response:

@@ -13,11 +13,12 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
+import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from data_access.access import ANONYMOUS, AccessDenied, AccessScope, Role, scope_for_user
 from data_access.audit import Actor, verify_chain
@@ -33,6 +34,9 @@ from data_access.registrations import (
     list_registrations,
     pseudonymised_registrations,
 )
+from data_access.request_identity import identify
+from data_access.user_sessions import start_session, validate_session
+from data_access.users import get_user
 from entry.national_id import mask_national_id, synthetic_national_ids
 
 NATION = 1
@@ -45,6 +49,8 @@ TRUST_UNN = 983974899
 HARSTAD = 100003  # department, UNN HF
 ULLEVAL = 100032  # department, Oslo universitetssykehus HF (Helse Sør-Øst)
 
+SESSION_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+EIGHT_HOURS = timedelta(hours=8)
 NATIONAL_ID_KEY = generate_key()
 PSEUDONYM_KEY = generate_key()
 
@@ -291,6 +297,44 @@ def test_a_disabled_user_gets_nothing_but_is_still_named_in_the_log(world: World
     [event] = _audit_events(world.database, "registration.list")
     assert event.user_id == world.users["disabled"] and event.username == "disabled"
     assert event.details["registration_ids"] == []
+
+
+@pytest.mark.parametrize("username", sorted(set(USERS) - {"disabled"}))
+def test_a_session_token_reads_the_same_scope_in_at_most_two_statements(
+    world: World, username: str
+) -> None:
+    """The access guard's one read per logged-in request (data_access.request_identity):
+    the session, the user and the grants' scope, as the three reads it replaced gave them,
+    in two statements, and one for a user without grants."""
+    user_id = world.users[username]
+    token = start_session(world.database, user_id, "192.0.2.7", SESSION_START, EIGHT_HOURS, True)
+    statements: list[str] = []
+    count = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(world.database.engine, "before_cursor_execute", count)
+    try:
+        found = identify(world.database, token, SESSION_START, EIGHT_HOURS, "192.0.2.7")
+    finally:
+        event.remove(world.database.engine, "before_cursor_execute", count)
+    assert found is not None
+    assert found.session == validate_session(world.database, token, SESSION_START, EIGHT_HOURS)
+    assert found.user == get_user(world.database, user_id)
+    assert found.scope == world.scope(username)
+    queries = [text for text in statements if not text.startswith("BEGIN")]  # SQLite's own
+    assert len(queries) == (1 if username == "no_grants" else 2)
+
+
+def test_a_lookup_on_postgresql_runs_outside_a_transaction(database: Database) -> None:
+    """No BEGIN and no ROLLBACK around the guard's read: two of its five round trips."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite's round trips stay in the process")
+    with database.lookup() as session:
+        session.execute(select(func.count(User.id)))
+        status = session.connection().connection.dbapi_connection.info.transaction_status
+    assert status == psycopg.pq.TransactionStatus.IDLE
+    with database.reading() as session:  # as against a reading session's
+        session.execute(select(func.count(User.id)))
+        status = session.connection().connection.dbapi_connection.info.transaction_status
+    assert status == psycopg.pq.TransactionStatus.INTRANS
 
 
 def test_an_unknown_user_is_anonymous(world: World) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from data_access.audit import Actor
 from data_access.database import Database
 from data_access.models import AuditEvent, User, UserSession
+from data_access.request_identity import identify
 from data_access.user_sessions import (
     SessionInfo,
     end_session,
@@ -262,3 +263,27 @@ def test_renew_replaces_the_old_session_quietly(
         assert _row(database, old).ended_at == later
     assert _events(database, "logout") == []
     assert _events(database, "session.expired") == []
+
+
+@pytest.mark.parametrize("case", ["unknown", "logged out", "idle", "past lifetime", "disabled"])
+def test_identify_refuses_what_validate_session_refuses(
+    database: Database, user_id: int, case: str
+) -> None:
+    """The access guard's combined read (data_access.request_identity) shares the rules;
+    an expiry it notices is ended and audited once, as validate_session's is."""
+    token = _start(database, user_id)
+    at = NOW + timedelta(minutes=5)
+    if case == "unknown":
+        token = "x" * 43
+    elif case == "logged out":
+        end_session(database, token, NOW, Actor(user_id, "kari", ADDRESS))
+    elif case == "idle":
+        at = NOW + IDLE
+    elif case == "past lifetime":
+        at = NOW + LIFETIME + timedelta(seconds=1)
+    else:
+        _set_active(database, user_id, False)
+    assert identify(database, token, at, IDLE, ADDRESS) is None
+    assert identify(database, token, at, IDLE, ADDRESS) is None
+    expired = _events(database, "session.expired")
+    assert len(expired) == (1 if case in {"idle", "past lifetime", "disabled"} else 0)
