@@ -94,6 +94,8 @@ GOAL_PUBLIC_P95_MS = 100.0
 GOAL_SAVE_P95_MS = 50.0
 CLASSES = ("public", "logged-in", "form save")
 RESULTS_DEADLINE_SECONDS = 600
+REGISTRARS = 20
+CLINICIANS = 8
 
 
 def main() -> None:
@@ -102,8 +104,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--registrars", type=int, default=20)
-    parser.add_argument("--clinicians", type=int, default=8)
+    parser.add_argument("--registrars", type=int, default=REGISTRARS)
+    parser.add_argument("--clinicians", type=int, default=CLINICIANS)
     parser.add_argument("--save-share", type=float, default=0.15)
     parser.add_argument("--logged-in-share", type=float, default=0.15)
     parser.add_argument(
@@ -117,15 +119,13 @@ def main() -> None:
     parser.add_argument("--cache-url", default=CACHE_URL, help="a Redis database of its own")
     args = parser.parse_args()
 
-    name = f"portal_load_{args.registrations}_{args.seed}"
-    url = args.database or postgres_database(args.postgres, name)
-    instance = Path(tempfile.gettempdir()) / name.replace("_", "-")
-    environ = environment(instance, url, args.cache_url, REQUIRE_TWO_FACTOR="false")
-    if prepare(environ, args.registrations, args.seed):
-        redis.Redis.from_url(args.cache_url).flushdb()  # results of an earlier registry
+    environ = seeded(args.registrations, args.seed, args.postgres, args.database, args.cache_url)
+    url = environ["DATABASE_URL"]
     database = Database(url)
     units = read_units(database)
-    registrar_units, clinician_units = _benchmark_users(database, units, args)
+    registrar_units, clinician_units = benchmark_users(
+        database, units, args.registrars, args.clinicians
+    )
     public_units = units.filter(units["level"] != "nation")["unit_id"].to_list()
     first_version = data_version(database, "stroke")
     with gunicorn(environ, free_port(), args.workers) as base:
@@ -198,15 +198,29 @@ def _results_stored(settings: Settings, database: Database) -> None:
     print(f"results current after {time.perf_counter() - started:.1f} s more", flush=True)
 
 
-def _benchmark_users(
-    database: Database, units: pl.DataFrame, args: argparse.Namespace
+def seeded(
+    registrations: int, seed: int, postgres: str, database_url: str | None, cache_url: str
+) -> dict[str, str]:
+    """The portal's environment on the demo registry of this size and seed, seeded on first
+    use (see the module's docstring; `benchmarks/save_contention.py` shares it)."""
+    name = f"portal_load_{registrations}_{seed}"
+    url = database_url or postgres_database(postgres, name)
+    instance = Path(tempfile.gettempdir()) / name.replace("_", "-")
+    environ = environment(instance, url, cache_url, REQUIRE_TWO_FACTOR="false")
+    if prepare(environ, registrations, seed):
+        redis.Redis.from_url(cache_url).flushdb()  # results of an earlier registry
+    return environ
+
+
+def benchmark_users(
+    database: Database, units: pl.DataFrame, registrars: int, clinicians: int
 ) -> tuple[list[int], list[int]]:
     """Registrars and clinicians, one department each (made once, kept by later runs)."""
     departments = units.filter(units["level"] == "department")["unit_id"].to_list()
-    if len(departments) < max(args.registrars, args.clinicians):
+    if len(departments) < max(registrars, clinicians):
         raise SystemExit(f"only {len(departments)} departments for the benchmark users")
-    registrar_units = departments[: args.registrars]
-    clinician_units = departments[-args.clinicians :]
+    registrar_units = departments[:registrars]
+    clinician_units = departments[-clinicians:]
     for role, chosen in (("registrar", registrar_units), ("clinician", clinician_units)):
         for number, unit_id in enumerate(chosen, start=1):
             username = f"load-{role}-{number:02d}"

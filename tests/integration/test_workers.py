@@ -267,6 +267,21 @@ def test_the_workers_write_json_lines_only(portal: Portal) -> None:
     assert {entry["logger"] for entry in entries} >= {"gunicorn.error", "portal.request"}
 
 
+def test_every_worker_hands_its_interpreter_on_within_a_millisecond(portal: Portal) -> None:
+    """gunicorn.conf.py's SWITCH_INTERVAL_MS, as each worker read it back once set: a save's
+    thread waits this long, not Python's 5 ms, each time it takes the interpreter back from
+    a thread drawing a page (benchmarks/save_contention.py)."""
+    served = set(portal.workers().values())
+    entries = [json.loads(line) for line in portal.log_path.read_text("utf-8").splitlines()]
+    intervals = {
+        entry["pid"]: entry["message"]
+        for entry in entries
+        if entry["message"].startswith("switch interval")
+    }
+    assert served <= set(intervals) and len(intervals) == WORKERS
+    assert set(intervals.values()) == {"switch interval 1.00 ms"}
+
+
 def test_a_session_made_on_one_worker_works_on_every_worker(portal: Portal) -> None:
     cookies, token = login_form(portal)
     logged_in = post_login(portal, cookies, token, USERNAME, PASSWORD)
