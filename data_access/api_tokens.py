@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import Final, Literal
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.orm import Session
 
 from data_access import audit
 from data_access.access import AccessScope, Role, scope_for_user
@@ -35,6 +34,7 @@ from data_access.audit import Actor
 from data_access.database import Database
 from data_access.models import Registry, Unit, User
 from data_access.models_api import TOKEN_ROLES, ApiToken
+from data_access.reference_data import units_below
 
 SECRET_PREFIX: Final = "nkr_"
 SHOWN_PREFIX_LENGTH: Final = 10
@@ -326,7 +326,7 @@ def token_scope(
     """The token's role on its units' subtrees, cut down to the owner's grants if it has one."""
     role = _role(token.role)
     with database.reading() as session:
-        units = _subtrees(session, [int(unit) for unit in token.unit_ids])
+        units = units_below(session, [int(unit) for unit in token.unit_ids])
     if owner is None:
         actor = Actor(user_id=None, username=f"api:{token.name}"[:80], remote_addr=remote_addr)
     else:
@@ -381,15 +381,6 @@ def _check_authority(
             "unit_ids",
             "forbidden",
         )
-
-
-def _subtrees(session: Session, unit_ids: list[int]) -> frozenset[int]:
-    """The units and every unit below them (a recursive CTE, as `scope_for_user` walks grants)."""
-    if not unit_ids:
-        return frozenset()
-    covered = select(Unit.unit_id).where(Unit.unit_id.in_(unit_ids)).cte("below", recursive=True)
-    covered = covered.union(select(Unit.unit_id).join(covered, Unit.parent_id == covered.c.unit_id))
-    return frozenset(session.scalars(select(covered.c.unit_id)))
 
 
 def _role(name: str) -> Role:

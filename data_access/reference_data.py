@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -58,6 +60,18 @@ def read_units(database: Database) -> pl.DataFrame:
         },
         orient="row",
     )
+
+
+def units_below(session: Session, unit_ids: Iterable[int]) -> frozenset[int]:
+    """The units and every unit below them: a recursive CTE, as `access.scope_for_user`
+    walks grants, so one indexed query answers however deep (reading the whole tree into a
+    frame and climbing it took 50 ms of every My unit page)."""
+    start = sorted(unit_ids)
+    if not start:
+        return frozenset()
+    below = select(Unit.unit_id).where(Unit.unit_id.in_(start)).cte("below", recursive=True)
+    below = below.union(select(Unit.unit_id).join(below, Unit.parent_id == below.c.unit_id))
+    return frozenset(session.scalars(select(below.c.unit_id)))
 
 
 def unit_for_org_number(database: Database, org_number: int) -> int | None:

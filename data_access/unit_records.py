@@ -36,14 +36,13 @@ from data_access.access import AccessDenied, AccessScope
 from data_access.database import Database
 from data_access.models import PUBLISHED_STATUSES, Patient, Registration
 from data_access.patient_identity import NationalIdCipher
-from data_access.reference_data import read_units, stored_registry_id
+from data_access.reference_data import stored_registry_id, units_below
 from data_access.snapshot import CORE_SCHEMA, column_types, typed_values
 from entry.completeness import COMPLETENESS_SCHEMA, apply_form_logic, completeness
 from entry.dictionary_model import Dictionary
 from entry.expressions import parse, variables_of
 from entry.national_id import mask_national_id
 from indicators import Indicator
-from indicators.aggregate import unit_ancestors, unit_tree
 from indicators.compiled import compile_indicators
 
 DRILLDOWN_ACTION: Final = "drilldown.view"
@@ -113,16 +112,10 @@ def readable_subtree(
     """
     if not _is_unit_id(unit_id) or not scope.may_read_records(registry_key, unit_id):
         _refuse(database, scope, registry_key, unit_id)
-    tree = unit_tree(read_units(database))
-    below = (
-        unit_ancestors(tree)
-        .filter(pl.col("ancestor_id") == unit_id)
-        .select("unit_id")
-        .collect()["unit_id"]
-        .to_list()
-    )
+    with database.lookup() as session:
+        below = units_below(session, [unit_id])
     # Grants cover whole subtrees already; the intersection keeps that a fact, not a hope.
-    return frozenset(below) & scope.units(registry_key, "clinician", "registrar")
+    return below & scope.units(registry_key, "clinician", "registrar")
 
 
 def indicator_variables(indicator: Indicator, dictionary: Dictionary) -> tuple[str, ...]:
