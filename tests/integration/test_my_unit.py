@@ -673,3 +673,24 @@ def test_data_quality_counts_fields_only_where_the_form_shows_them(world: World)
     response = page(client, "/my-unit", "?year=2024")
     facts = find_component(response, "my-unit-quality-facts")
     assert facts is not None and str(quality.registrations) in text_of(facts)
+
+
+def test_data_quality_is_read_anew_when_a_registration_of_the_unit_changes(world: World) -> None:
+    """The summary is kept per unit, year and state of its registrations: asked again
+    unchanged it is the same; a registration turned draft shows at once."""
+    scope = scope_of(world, "registrar-a")
+    dictionary = world.registry.dictionary
+    first = unit_data_quality(world.database, scope, "stroke", dictionary, UNIT_A, 2024)
+    assert unit_data_quality(world.database, scope, "stroke", dictionary, UNIT_A, 2024) is first
+    with world.database.transaction() as session:
+        finished = session.scalars(
+            select(Registration).where(
+                Registration.unit_id == UNIT_A,
+                Registration.status != "draft",
+                Registration.event_date.between(date(2024, 1, 1), date(2024, 12, 31)),
+            )
+        ).first()
+        assert finished is not None
+        finished.status = "draft"
+    again = unit_data_quality(world.database, scope, "stroke", dictionary, UNIT_A, 2024)
+    assert (again.registrations, again.drafts) == (first.registrations, first.drafts + 1)
