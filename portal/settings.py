@@ -99,6 +99,8 @@ class Settings:
     # computation starts no sooner than this × T after it ended (portal/results_cache.py);
     # 0: at once.
     results_rest_factor: int = 2
+    # Pages a worker draws at a time (portal/render_slots.py); other requests never wait.
+    render_slots: int = 1
 
     @property
     def is_sqlite(self) -> bool:
@@ -182,6 +184,7 @@ class Settings:
             sms_sender=env.get("SMS_SENDER") or "development",
             results_wait_ms=_at_least(env, "RESULTS_WAIT_MS", 500, minimum=0),
             results_rest_factor=_at_least(env, "RESULTS_REST_FACTOR", 2, minimum=0),
+            render_slots=_at_least(env, "RENDER_SLOTS", 1, minimum=1),
         )
 
 
