@@ -2,7 +2,7 @@
 
 A worker serves its requests in threads that share one interpreter (`gunicorn.conf.py`).
 Drawing a page is Python from start to end (a My unit page 0.1-0.3 s, a public page
-35-40 ms, a drill-down list 50 ms at a million registrations), while a form save or a
+25-40 ms, a drill-down list 50 ms at a million registrations), while a form save or a
 page served from the cache mostly waits on the database or Redis and needs the interpreter
 only briefly, each time it comes back. With every thread drawing at once, each of those
 brief turns waited behind all the drawing threads, and the machine's two cores were shared
@@ -12,10 +12,11 @@ So a worker draws at most `RENDER_SLOTS` pages at a time (default 1); a request 
 another waits for a slot before it starts, holding nothing. Drawing is what Dash's page
 router does (a page's layout, unless the page cache answered first) and the drill-down's
 list; a page drawn anew after its answer (the page cache's replay) takes a slot like any
-other. Everything else (saves, cached pages, the API, assets) never waits for one. The
-drawing takes as long as before once it has begun, so a worker that has waited for its
-slot is as busy as one that has not: the waits are where the other requests' gain comes
-from, and a page drawn in a busy moment comes later.
+other. Everything else (saves, cached pages, the API, assets) never waits for one. A
+page takes no longer to draw once begun, but may begin later in a busy moment: the price
+of the others' speed, though under the load benchmark even the logged-in pages' median
+fell (507 to 421 ms), as fewer drawings shared the interpreter at once. A reader who waits
+for new results (`RESULTS_WAIT_MS`) holds the slot while waiting.
 """
 
 from __future__ import annotations
