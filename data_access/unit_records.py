@@ -26,13 +26,13 @@ too by default; drafts can be listed on request, judged by their current values.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Literal, NoReturn, TypeGuard, get_args
 
 import polars as pl
+from cachetools import LRUCache
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
@@ -53,7 +53,7 @@ from indicators.compiled import compile_indicators
 QUALITY_KEPT: Final = 64
 """Data-quality summaries kept per worker (`unit_data_quality`): one per unit, year and
 state of its registrations, each a small frame."""
-_QUALITY: OrderedDict[tuple[object, ...], tuple[Dictionary, DataQuality]] = OrderedDict()
+_QUALITY: LRUCache[tuple[object, ...], tuple[Dictionary, DataQuality]] = LRUCache(QUALITY_KEPT)
 _QUALITY_LOCK = threading.Lock()
 
 DRILLDOWN_ACTION: Final = "drilldown.view"
@@ -255,8 +255,6 @@ def unit_data_quality(
     quality = _data_quality(raw, dictionary, today)
     with _QUALITY_LOCK:
         _QUALITY[key] = (dictionary, quality)
-        while len(_QUALITY) > QUALITY_KEPT:
-            _QUALITY.popitem(last=False)
     return quality
 
 

@@ -39,12 +39,12 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Final
 
 import flask
+from cachetools import LRUCache, TTLCache
 
 from portal.auth.guard import DASH_UPDATE_ENDPOINT
 from portal.auth.identity import current_user, database, settings
@@ -80,9 +80,11 @@ class _LocalPages:
     replays: the claims (when there is no Redis) and the count running."""
 
     def __init__(self) -> None:
-        self.pages: OrderedDict[str, bytes] = OrderedDict()
+        self.pages: LRUCache[str, bytes] = LRUCache(maxsize=LOCAL_ENTRIES)
         self.lock = threading.Lock()
-        self.claims: dict[str, float] = {}
+        self.claims: TTLCache[str, bool] = TTLCache(
+            maxsize=LOCAL_ENTRIES, ttl=CLAIM_SECONDS, timer=time.monotonic
+        )
         self.replays = threading.BoundedSemaphore(REPLAYS_PER_WORKER)
 
 
@@ -209,12 +211,11 @@ def _claim(address: str, tag: bytes) -> bool:
     key = _claim_key(flask.current_app, address, tag)
     if settings().redis_url is not None:
         return bool(settings().redis().set(key, b"1", nx=True, ex=int(CLAIM_SECONDS)))
-    local, now = _local(), time.monotonic()
+    local = _local()
     with local.lock:
-        if local.claims.get(key, -CLAIM_SECONDS) > now - CLAIM_SECONDS:
+        if key in local.claims:
             return False
-        local.claims = {k: t for k, t in local.claims.items() if t > now - CLAIM_SECONDS}
-        local.claims[key] = now
+        local.claims[key] = True
         return True
 
 
@@ -240,8 +241,6 @@ def _read(address: str) -> tuple[bytes, bytes] | None:
         local = _local()
         with local.lock:
             stored = local.pages.get(address)
-            if stored is not None:
-                local.pages.move_to_end(address)
     if not isinstance(stored, bytes):
         return None
     tag, _, page = stored.partition(b"\n")
@@ -255,9 +254,6 @@ def _write(address: str, stored: bytes) -> None:
     local = _local()
     with local.lock:
         local.pages[address] = stored
-        local.pages.move_to_end(address)
-        while len(local.pages) > LOCAL_ENTRIES:
-            local.pages.popitem(last=False)
 
 
 def _local() -> _LocalPages:

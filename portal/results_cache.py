@@ -44,7 +44,6 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
@@ -52,6 +51,7 @@ from typing import NamedTuple, Protocol
 
 import polars as pl
 import redis
+from cachetools import LRUCache
 
 from data_access.aggregate_uploads import published_counts
 from data_access.database import Database
@@ -329,8 +329,7 @@ def _rest(settings: Settings, store: _Store, most_seconds: float) -> None:
     time.sleep(min(max(0.0, until - time.time()), most_seconds / 2))
 
 
-_DECODED: OrderedDict[str, tuple[object, pl.DataFrame]] = OrderedDict()
-_DECODED_ENTRIES = 8
+_DECODED: LRUCache[str, tuple[object, pl.DataFrame]] = LRUCache(maxsize=8)
 _DECODED_LOCK = threading.Lock()
 
 
@@ -342,18 +341,14 @@ def _decoded(key: str, validator: object, read: Callable[[], bytes | None]) -> p
     frames as immutable."""
     with _DECODED_LOCK:
         kept = _DECODED.get(key)
-        if kept is not None and kept[0] == validator:
-            _DECODED.move_to_end(key)
-            return kept[1]
+    if kept is not None and kept[0] == validator:
+        return kept[1]
     stored = read()
     if stored is None:
         return None
     frame = pl.read_parquet(io.BytesIO(stored))
     with _DECODED_LOCK:
         _DECODED[key] = (validator, frame)
-        _DECODED.move_to_end(key)
-        while len(_DECODED) > _DECODED_ENTRIES:
-            _DECODED.popitem(last=False)
     return frame
 
 

@@ -64,8 +64,8 @@ def two_factor_required(user: UserSummary) -> bool:
 
 def load_user_from_request(_request: flask.Request) -> PortalUser | None:
     """Flask-Login's request loader: the session token, checked against the database."""
-    found = current_identity()
-    if found is None or not found.user.is_active:
+    found = current_identity()  # None for a disabled user: that ends the session
+    if found is None:
         return None
     user = found.user
     needs_two_factor = two_factor_required(user)
