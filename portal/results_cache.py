@@ -28,11 +28,11 @@ the data moved on during one of T seconds, the next starts no sooner than
 `RESULTS_REST_FACTOR` (default 2) × T after it, so recomputing takes at most a third of the
 time and readers the rest.
 
-Computations of one registry take turns through one lock (a Redis lock with an expiry, or
-`fcntl.flock` on `instance/results/.<registry>.lock`, which the system releases if the
-worker dies): workers that miss together compute once. A worker that has waited
-`LOCK_SECONDS` computes anyway, so a stuck lock holder slows the others down but never blocks
-them for good. Only when nothing at all is stored (a fresh installation) does a reader wait
+Computations of one registry take turns through one lock (a Redis lock whose short expiry
+its holder keeps renewing, or `fcntl.flock` on `instance/results/.<registry>.lock`; either
+is freed soon after its worker dies): workers that miss together compute once. A worker
+that has waited `LOCK_SECONDS` computes anyway, so a stuck lock holder slows the others down
+but never blocks them for good. Only when nothing at all is stored (a fresh installation) does a reader wait
 for the first computation.
 """
 
@@ -52,6 +52,7 @@ from typing import NamedTuple, Protocol
 import polars as pl
 import redis
 from cachetools import LRUCache
+from redis.lock import Lock
 
 from data_access.aggregate_uploads import published_counts
 from data_access.database import Database
@@ -76,8 +77,12 @@ Compute = Callable[..., pl.DataFrame]
 REDIS_EXPIRY_SECONDS = 7 * 24 * 3600
 """A safety net only: a superseded version is deleted as soon as a newer one is stored."""
 LOCK_SECONDS = 120.0
-"""How long a worker waits for another's computation before computing itself; also the
-expiry of the Redis lock, so a lock whose holder died frees itself."""
+"""How long a worker waits for another's computation before computing itself."""
+LEASE_SECONDS = 10.0
+"""The Redis lock's expiry, renewed every third of it while its holder computes, so a lock
+whose holder was killed frees itself within seconds. (It used to expire after
+`LOCK_SECONDS`: after a server was stopped mid-computation, the next one's readers waited
+60-100 s for results.)"""
 LOCK_POLL_SECONDS = 0.05
 
 _log = logging.getLogger(__name__)
@@ -516,21 +521,41 @@ class _RedisStore:
         return Computation.decoded(stored.decode()) if isinstance(stored, bytes) else None
 
     @contextmanager
-    def lock(self, seconds: float) -> Iterator[None]:
+    def lock(self, seconds: float, lease: float = LEASE_SECONDS) -> Iterator[None]:
         lock = self.client.lock(
             redis_lock_key(self.settings, self.registry_key),
-            timeout=seconds,
+            timeout=lease,
             sleep=LOCK_POLL_SECONDS,
             blocking_timeout=seconds,
+            thread_local=False,  # renewed from a thread of its own
         )
-        held = lock.acquire()
+        if not lock.acquire():
+            yield
+            return
+        stop = threading.Event()
+        renewer = threading.Thread(
+            target=_renew, args=(lock, lease / 3, stop), name="results-lock", daemon=True
+        )
+        renewer.start()
         try:
             yield
         finally:
-            if held:
-                # It may have expired while computing, and another worker may hold it now.
-                with suppress(redis.exceptions.LockError):
-                    lock.release()
+            stop.set()
+            renewer.join()
+            # It may have expired all the same (Redis unreachable), and another worker may hold it.
+            with suppress(redis.exceptions.LockError):
+                lock.release()
+
+
+def _renew(lock: Lock, every: float, stop: threading.Event) -> None:
+    """Give the held lock its whole lease again every `every` seconds until `stop` is set."""
+    while not stop.wait(every):
+        try:
+            lock.reacquire()
+        except redis.exceptions.LockError:  # expired and taken: the other worker computes too
+            return
+        except redis.exceptions.RedisError as error:  # try again while the lease lasts
+            _log.warning("renewing the results lock failed: %s", error)
 
 
 def _fresh_results(

@@ -31,6 +31,7 @@ from data_access.snapshot import data_version, finished_frame, read_coverage
 from indicators.engine import compute_results
 from portal.results_cache import (
     Computation,
+    _RedisStore,
     _timing_key,
     cached_results,
     lock_path,
@@ -243,6 +244,23 @@ def test_a_lock_held_too_long_does_not_block_for_good(
     finally:
         os.close(stuck)
         redis_lock.release()
+
+
+def test_the_redis_lock_is_renewed_while_held_and_freed_after(
+    app: flask.Flask, redis_client: redis.Redis
+) -> None:
+    """Its expiry is short, so a killed holder frees it soon; a holder alive keeps it."""
+    settings = app.config["PORTAL_SETTINGS"].with_changes(cache_url=REDIS_URL)
+    key = redis_lock_key(settings, "stroke")
+    other = redis_client.lock(key, timeout=5)
+    with _RedisStore(settings, "stroke").lock(0.1, lease=0.3):
+        assert 0 < redis_client.pttl(key) <= 300
+        time.sleep(0.9)  # three leases
+        assert redis_client.exists(key), "the lock expired while its holder computed"
+        assert not other.acquire(blocking=False)
+    assert not redis_client.exists(key)
+    assert other.acquire(blocking=False)
+    other.release()
 
 
 class HeldCompute(CountingCompute):
