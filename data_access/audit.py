@@ -16,7 +16,10 @@ UTF-8) of every stored field except `id` and `hash`, that is `action`, `details`
 (`2026-11-26T09:00:00.000000Z`). Numbers in `details` are written so that PostgreSQL's JSONB
 round trip cannot change them: a float with an integral value is written as the integer its
 decimal text denotes (JSONB returns `1e+20` as `100000000000000000000`), other floats by
-Python's shortest repr. The genesis previous hash is 64 zeros.
+Python's shortest repr. The genesis previous hash is 64 zeros. `occurred_at` is stamped
+once the head is held, so the chain's order is also the order in time: by PostgreSQL's clock
+for a single event there (which the database links and hashes itself), by the portal's for
+SQLite and for a batch.
 """
 
 from __future__ import annotations
@@ -25,16 +28,17 @@ import hashlib
 import json
 import math
 import re
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any, Final, NamedTuple, TypedDict, Unpack
+from typing import Any, Final, NamedTuple, NoReturn, TypedDict, Unpack
 from uuid import UUID
 
 import polars as pl
-from sqlalchemy import ColumnElement, Select, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from data_access.database import Database
@@ -127,6 +131,47 @@ REDACTED: Final = "[redacted]"
 
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*")
 _HEAD_ID: Final = 1
+_STORED_AS_GIVEN: Final = (
+    "user_id",
+    "username",
+    "remote_addr",
+    "action",
+    "registry_id",
+    "object_type",
+    "object_id",
+)
+_APPEND_AT_THE_HEAD: Final = text(
+    """
+    WITH head AS (
+        SELECT last_hash FROM audit_chain_head WHERE id = :head FOR UPDATE
+    ), stamped AS (
+        SELECT nextval(pg_get_serial_sequence('audit_events', 'id')) AS id,
+               clock_timestamp() AS occurred_at, last_hash
+        FROM head
+    ), linked AS (
+        INSERT INTO audit_events (id, occurred_at, user_id, username, remote_addr, action,
+                                  registry_id, object_type, object_id, details,
+                                  previous_hash, hash)
+        SELECT id, occurred_at, CAST(:user_id AS integer), CAST(:username AS text),
+               CAST(:remote_addr AS text), CAST(:action AS text), CAST(:registry_id AS integer),
+               CAST(:object_type AS text), CAST(:object_id AS text), CAST(:details AS jsonb),
+               last_hash,
+               encode(sha256(convert_to(
+                   last_hash || :before
+                   || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24\\:MI\\:SS.US"Z"')
+                   || :between || last_hash || :after,
+                   'UTF8')), 'hex')
+        FROM stamped
+        RETURNING id, hash
+    )
+    UPDATE audit_chain_head
+    SET last_event_id = linked.id, last_hash = linked.hash,
+        event_count = audit_chain_head.event_count + 1
+    FROM linked
+    WHERE audit_chain_head.id = :head
+    RETURNING audit_chain_head.id
+    """
+)
 _NO_HEAD: Final = "the chain head row is missing"
 # Column widths of audit_events: longer text (an attacker's 500-character user name on the
 # login form) is cut here, before hashing, so PostgreSQL stores exactly what was hashed.
@@ -221,16 +266,20 @@ def record(
 def record_many(session: Session, actor: Actor, events: Sequence[tuple[str, Subject]]) -> None:
     """Append `events` (action, subject) in this order, under one hold of the chain head.
 
-    One statement writes them all, so an import audits ten thousand records in a fraction
+    One executemany writes them all, so an import audits ten thousand records in a fraction
     of a second instead of claiming the head ten thousand times. Each event still has its
     own time, link and hash, exactly as if appended one by one; the ids are taken in chain
-    order before the insert, since the chain is walked in id order.
+    order before the insert, since the chain is walked in id order. A single event on
+    PostgreSQL, the case of every save and read, is appended by the database in one
+    statement (`_append_at_the_head`).
     """
     prepared = [_event(action, actor, about) for action, about in events]
     if not prepared:
         return
-    head = _claim_head(session)
-    ids = _next_ids(session, len(prepared))
+    if len(prepared) == 1 and session.get_bind().dialect.name == "postgresql":
+        _append_at_the_head(session, prepared[0])
+        return
+    head, ids = _claim_head(session, len(prepared))
     last_hash = head.last_hash
     for event_id, event in zip(ids, prepared, strict=True):
         # Stamped after the head is ours, so the chain's order is also the order in time.
@@ -238,8 +287,7 @@ def record_many(session: Session, actor: Actor, events: Sequence[tuple[str, Subj
         event["previous_hash"] = last_hash
         last_hash = event_hash(event)
         event |= {"id": event_id, "hash": last_hash}
-    session.connection().execute(insert(AuditEvent), prepared)  # Core executemany
-    session.execute(
+    moved = (
         update(AuditChainHead)
         .where(AuditChainHead.id == _HEAD_ID)
         .values(
@@ -249,11 +297,46 @@ def record_many(session: Session, actor: Actor, events: Sequence[tuple[str, Subj
         )
         .execution_options(synchronize_session=False)
     )
+    session.connection().execute(insert(AuditEvent), prepared)  # Core executemany
+    session.execute(moved)
+
+
+def _append_at_the_head(session: Session, event: dict[str, object]) -> None:
+    """Append one event on PostgreSQL in one statement: lock the head, take the next id,
+    stamp the time (the database's clock), link and hash the event, move the head.
+
+    Every audited writer waits for the head, and whoever holds it keeps it until their
+    transaction ends; each round trip made meanwhile lasts as long as its worker takes to
+    come back to it, which under load (a busy interpreter, busy cores) is many times the
+    trip itself. Here the holder's next trip is its commit. The canonical text is made
+    here as for any event, with a random mark where the time and the previous hash go,
+    and the database puts them in before hashing, so `verify_chain` checks these events
+    exactly as the others.
+    """
+    marks = [secrets.token_hex(16) for _ in range(2)]
+    canonical = _canonical_text(event | {"occurred_at": marks[0], "previous_hash": marks[1]})
+    before, rest = canonical.split(f'"{marks[0]}"')
+    between, after = rest.split(f'"{marks[1]}"')
+    moved = session.execute(
+        _APPEND_AT_THE_HEAD,
+        {
+            **{name: event[name] for name in _STORED_AS_GIVEN},
+            "details": json.dumps(event["details"]),
+            "head": _HEAD_ID,
+            "before": f'{before}"',
+            "between": f'"{between}"',
+            "after": f'"{after}',
+        },
+    ).scalar_one_or_none()
+    if moved is None:
+        _missing_head()
 
 
 def record_event(database: Database, action: str, actor: Actor, **about: Unpack[Subject]) -> None:
-    """Append one event in its own transaction (for reads, failures, logins)."""
-    with database.transaction() as session:
+    """Append one event in its own transaction (for reads, failures, logins). On PostgreSQL
+    that is one statement committed by itself, so the chain head is held only inside the
+    database, never while its worker gets round to the next step."""
+    with database.statement_by_statement() as session:
         record(session, action, actor, **about)
 
 
@@ -283,10 +366,12 @@ def canonical_content(event: Mapping[str, object]) -> str:
     occurred_at = event["occurred_at"]
     if not isinstance(occurred_at, datetime) or occurred_at.tzinfo is None:
         raise ValueError("occurred_at must be a timezone-aware datetime")
+    stamp = occurred_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return _canonical_text({**event, "occurred_at": stamp + "Z"})
+
+
+def _canonical_text(event: Mapping[str, object]) -> str:
     fields = {name: event[name] for name in HASHED_FIELDS}
-    fields["occurred_at"] = (
-        occurred_at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-    )
     return json.dumps(
         _canonical_numbers(fields),
         sort_keys=True,
@@ -397,29 +482,45 @@ def events_csv(frame: pl.DataFrame) -> str:
     return frame.with_columns(*defused, *times).write_csv()
 
 
-def _claim_head(session: Session) -> _Head:
-    """Lock the head row for this transaction and read it, so appends never fork the chain."""
-    statement = select(
+def _claim_head(session: Session, count: int) -> tuple[_Head, list[int]]:
+    """Lock the head row for this transaction and read it, so appends never fork the chain,
+    and take `count` new event ids in ascending order, after the head is ours (the chain is
+    walked in id order).
+
+    PostgreSQL does both in one statement: the ids come from the table's sequence (never
+    reused, even after a rollback), drawn in the outer query over the locked row, so never
+    before the lock is held. SQLite, whose writer holds the whole database, continues after
+    the largest id.
+    """
+    head = select(
         AuditChainHead.last_event_id, AuditChainHead.last_hash, AuditChainHead.event_count
     ).where(AuditChainHead.id == _HEAD_ID)
     if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update()
-    else:
-        # SQLite locks the whole database, but only once a transaction writes: writing the
-        # head row first makes a second writer wait here (busy_timeout) instead of reading
-        # a head that is about to move.
-        session.execute(
-            update(AuditChainHead)
-            .where(AuditChainHead.id == _HEAD_ID)
-            .values(event_count=AuditChainHead.event_count)
-            .execution_options(synchronize_session=False)
-        )
-    row = session.execute(statement).one_or_none()
-    if row is None:
-        raise AuditChainError(
-            "the audit chain head row is missing; run `flask --app app audit verify`"
-        )
-    return _Head(*row)
+        locked = head.with_for_update().cte("locked")
+        taken = select(func.nextval(func.pg_get_serial_sequence("audit_events", "id")))
+        ids = taken.select_from(func.generate_series(1, count)).scalar_subquery()
+        row = session.execute(select(*locked.c, func.array(ids))).one_or_none()
+        if row is None:
+            _missing_head()
+        return _Head(*row[:3]), sorted(int(event_id) for event_id in row[3])
+    # SQLite locks the whole database, but only once a transaction writes: writing the head
+    # row first makes a second writer wait here (busy_timeout) instead of reading a head
+    # that is about to move.
+    session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == _HEAD_ID)
+        .values(event_count=AuditChainHead.event_count)
+        .execution_options(synchronize_session=False)
+    )
+    found = session.execute(head).one_or_none()
+    if found is None:
+        _missing_head()
+    last = session.scalar(select(func.max(AuditEvent.id))) or 0
+    return _Head(*found), list(range(last + 1, last + 1 + count))
+
+
+def _missing_head() -> NoReturn:
+    raise AuditChainError("the audit chain head row is missing; run `flask --app app audit verify`")
 
 
 def _event(action: str, actor: Actor, about: Subject) -> dict[str, object]:
@@ -437,23 +538,6 @@ def _event(action: str, actor: Actor, about: Subject) -> dict[str, object]:
         "object_id": _clip(None if object_id is None else str(object_id), "object_id"),
         "details": _json_safe(dict(about.get("details") or {})),
     }
-
-
-def _next_ids(session: Session, count: int) -> list[int]:
-    """`count` new event ids in ascending order; the caller holds the chain head.
-
-    PostgreSQL hands them out from the table's sequence (never reused, even after a
-    rollback); SQLite, whose writer holds the whole database, continues after the largest.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        taken = session.scalars(
-            select(func.nextval(func.pg_get_serial_sequence("audit_events", "id"))).select_from(
-                func.generate_series(1, count)
-            )
-        )
-        return sorted(int(event_id) for event_id in taken)
-    last = session.scalar(select(func.max(AuditEvent.id))) or 0
-    return list(range(last + 1, last + 1 + count))
 
 
 def _read_head(session: Session) -> _Head | None:

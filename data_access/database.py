@@ -57,6 +57,18 @@ class Database:
         with self._lookups() as session:
             yield session
 
+    @contextmanager
+    def statement_by_statement(self) -> Iterator[Session]:
+        """A session whose every statement commits by itself on PostgreSQL (autocommit: no
+        BEGIN, no COMMIT), for a write that is one statement alone, such as an audit event
+        of a read (`audit.record_event`); a unit of work on SQLite."""
+        if self.dialect != "postgresql":
+            with self.transaction() as session:
+                yield session
+            return
+        with self._lookups() as session:
+            yield session
+
     def ping(self) -> None:
         """Raise unless the database answers `SELECT 1` (the health check's question)."""
         with self.engine.connect() as connection:

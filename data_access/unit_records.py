@@ -182,40 +182,43 @@ def denominator_records(
         raise ValueError(f"cannot sort by {sort!r}")
     wanted = {"finished": PUBLISHED_STATUSES, "draft": ("draft",), "all": None}[statuses]
     cipher = NationalIdCipher(national_id_key)
-    with database.transaction() as session:
+    with database.reading() as session:
         registry_id = stored_registry_id(session, registry_key)
         raw = _unit_rows(session, registry_id, units, year, wanted, with_identity=True)
-        typed = typed_values(raw.drop("national_id_encrypted"), column_types(dictionary))
-        # typed_values keeps the rows in order, so the ciphertexts line up with them.
-        marked = _membership(typed.with_columns(raw["national_id_encrypted"]), indicator)
-        if numerator == "in":
-            marked = marked.filter(pl.col("in_numerator"))
-        elif numerator == "out":
-            marked = marked.filter(~pl.col("in_numerator"))
-        counted = marked["in_numerator"].sum() if indicator.type == "proportion" else None
-        start = min(offset, (max(marked.height - 1, 0) // limit) * limit)
-        shown = marked.sort(
-            sort, descending=descending, nulls_last=True, maintain_order=True
-        ).slice(start, limit)
-        masked = [mask_national_id(cipher.decrypt(v)) for v in shown["national_id_encrypted"]]
-        rows = shown.with_columns(pl.Series("national_id_masked", masked, dtype=pl.String)).select(
-            *RECORD_SCHEMA, *variables
-        )
-        audit.record(
-            session,
-            DRILLDOWN_ACTION,
-            scope.actor,
-            object_type="registration",
-            registry_id=registry_id,
-            details={
-                "registry": registry_key,
-                "indicator": indicator.key,
-                "unit_id": unit_id,
-                "year": year,
-                "filters": {"statuses": statuses, "numerator": numerator, "sort": sort},
-                "registration_ids": rows["id"].to_list(),
-            },
-        )
+    typed = typed_values(raw.drop("national_id_encrypted"), column_types(dictionary))
+    # typed_values keeps the rows in order, so the ciphertexts line up with them.
+    marked = _membership(typed.with_columns(raw["national_id_encrypted"]), indicator)
+    if numerator == "in":
+        marked = marked.filter(pl.col("in_numerator"))
+    elif numerator == "out":
+        marked = marked.filter(~pl.col("in_numerator"))
+    counted = marked["in_numerator"].sum() if indicator.type == "proportion" else None
+    start = min(offset, (max(marked.height - 1, 0) // limit) * limit)
+    shown = marked.sort(sort, descending=descending, nulls_last=True, maintain_order=True).slice(
+        start, limit
+    )
+    masked = [mask_national_id(cipher.decrypt(v)) for v in shown["national_id_encrypted"]]
+    rows = shown.with_columns(pl.Series("national_id_masked", masked, dtype=pl.String)).select(
+        *RECORD_SCHEMA, *variables
+    )
+    # In a transaction of its own, once the rows are read: on PostgreSQL one statement, so
+    # the audit chain's head, which every audited writer waits for, is held only inside the
+    # database (this runs in a drawing thread of low priority, portal/render_slots.py).
+    audit.record_event(
+        database,
+        DRILLDOWN_ACTION,
+        scope.actor,
+        object_type="registration",
+        registry_id=registry_id,
+        details={
+            "registry": registry_key,
+            "indicator": indicator.key,
+            "unit_id": unit_id,
+            "year": year,
+            "filters": {"statuses": statuses, "numerator": numerator, "sort": sort},
+            "registration_ids": rows["id"].to_list(),
+        },
+    )
     return DrillDown(
         rows=rows,
         total=marked.height,

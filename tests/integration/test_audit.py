@@ -21,6 +21,7 @@ from typing import Any
 
 import flask
 import pytest
+import sqlalchemy
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
@@ -40,6 +41,7 @@ from data_access.audit import (
     field_changes,
     record,
     record_event,
+    record_many,
     search_events,
     verify_chain,
 )
@@ -153,6 +155,57 @@ def test_appends_link_each_event_to_the_one_before(
         "event_count": 5,
     }
     assert verify_chain(database) == ChainVerification(ok=True, events_checked=5)
+
+
+@pytest.mark.parametrize("count", [1, 3, 100, 101, 1_500])
+def test_appends_of_any_size_link_in_id_order_and_move_the_head(
+    database: Database, count: int
+) -> None:
+    """On PostgreSQL one event is linked and hashed by the database, more by the portal in
+    batches; SQLite's by the portal: every way must give the same chain."""
+    record_event(database, "login.success", SYSTEM)
+    with database.transaction() as session:
+        record_many(
+            session,
+            SYSTEM,
+            [
+                ("registration.view", {"object_id": n, "details": {"navn": "Ærø"}})
+                for n in range(count)
+            ],
+        )
+    events = _stored(database)
+    assert [event["object_id"] for event in events[1:]] == [str(n) for n in range(count)]
+    for before, event in itertools.pairwise(events):
+        assert event["previous_hash"] == before["hash"]
+        assert event["hash"] == event_hash(event)
+    assert _head(database) == {
+        "id": 1,
+        "last_event_id": events[-1]["id"],
+        "last_hash": events[-1]["hash"],
+        "event_count": count + 1,
+    }
+    assert verify_chain(database) == ChainVerification(ok=True, events_checked=count + 1)
+
+
+def test_an_event_of_its_own_is_one_statement_on_postgresql(database: Database) -> None:
+    """No BEGIN, no COMMIT, no second trip: the chain head, which every audited writer waits
+    for, is never held while the portal gets round to its next step."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite's round trips stay in the process")
+    statements: list[tuple[str, bool]] = []
+
+    def count(connection: Connection, _cursor: object, statement: str, *_: object) -> None:
+        # psycopg sends no BEGIN (so no COMMIT either) on a connection in autocommit mode
+        statements.append((statement, connection.connection.dbapi_connection.autocommit))
+
+    sqlalchemy.event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        record_event(database, "login.success", SYSTEM, details={"n": 1})
+    finally:
+        sqlalchemy.event.remove(database.engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert "FOR UPDATE" in statements[0][0] and statements[0][1] is True
+    assert verify_chain(database) == ChainVerification(ok=True, events_checked=1)
 
 
 def test_an_event_commits_or_rolls_back_with_the_change_it_records(
