@@ -89,5 +89,5 @@ def init_app(server: flask.Flask, settings: Settings) -> dash.Dash:
     prom_pages.init_app(server)  # after auth: CSRF and the rate limiter
     report_unsubscribe.init_app(server)  # after auth: CSRF and the rate limiter
     page_cache.init_app(server)  # after auth: only requests the guard let through
-    render_slots.init_app(server, settings.render_slots)  # after the page cache
+    render_slots.init_app(server, settings.render_slots, settings.render_nice)
     return app

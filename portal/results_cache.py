@@ -32,8 +32,8 @@ Computations of one registry take turns through one lock (a Redis lock whose sho
 its holder keeps renewing, or `fcntl.flock` on `instance/results/.<registry>.lock`; either
 is freed soon after its worker dies): workers that miss together compute once. A worker
 that has waited `LOCK_SECONDS` computes anyway, so a stuck lock holder slows the others down
-but never blocks them for good. Only when nothing at all is stored (a fresh installation) does a reader wait
-for the first computation.
+but never blocks them for good. Only when nothing at all is stored (a fresh installation)
+does a reader wait for the first computation.
 """
 
 from __future__ import annotations

@@ -101,6 +101,8 @@ class Settings:
     results_rest_factor: int = 2
     # Pages a worker draws at a time (portal/render_slots.py); other requests never wait.
     render_slots: int = 1
+    # How much nicer (lower in priority) than the worker its drawing threads run; 0: the same.
+    render_nice: int = 10
 
     @property
     def is_sqlite(self) -> bool:
@@ -185,6 +187,7 @@ class Settings:
             results_wait_ms=_at_least(env, "RESULTS_WAIT_MS", 500, minimum=0),
             results_rest_factor=_at_least(env, "RESULTS_REST_FACTOR", 2, minimum=0),
             render_slots=_at_least(env, "RENDER_SLOTS", 1, minimum=1),
+            render_nice=_at_least(env, "RENDER_NICE", 10, minimum=0, maximum=19),
         )
 
 
@@ -283,10 +286,14 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name}={value!r} is not a whole number") from error
 
 
-def _at_least(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+def _at_least(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None
+) -> int:
     value = _integer(env, name, default)
     if value < minimum:
         raise SettingsError(f"{name}={value} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name}={value} must be at most {maximum}")
     return value
 
 
