@@ -71,6 +71,12 @@ def post_worker_init(worker: Worker) -> None:
     """gunicorn's hook, in each worker once the application is made."""
     sys.setswitchinterval(SWITCH_INTERVAL_MS / 1000)
     worker.log.info("switch interval %.2f ms", sys.getswitchinterval() * 1000)
+    from portal.thread_priority import lower_polars_threads  # the worker has the portal
+
+    settings = getattr(worker.wsgi, "config", {}).get("PORTAL_SETTINGS")  # none if it failed
+    steps = settings.render_nice if settings is not None else 0
+    lowered = lower_polars_threads(steps)
+    worker.log.info("polars threads %d steps nicer: %d", steps, lowered)
 
 
 keepalive = 0

@@ -33,10 +33,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import logging
-import os
-import sys
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
@@ -45,12 +41,11 @@ import flask
 
 from portal.auth.guard import DASH_UPDATE_ENDPOINT
 from portal.components import my_unit_records
+from portal.thread_priority import lower_priority
 
 DRAWING_OUTPUTS: Final = ("_pages_content.children", f"{my_unit_records.TABLE}.children")
 """Callbacks that draw: Dash's page router, and the drill-down's list of records."""
 EXTENSION: Final = "render_slots"
-
-log = logging.getLogger(__name__)
 
 
 def init_app(server: flask.Flask, slots: int, nice: int) -> None:
@@ -75,20 +70,6 @@ def draws(body: object) -> bool:
     """A callback request that draws a page or the drill-down list."""
     output = body.get("output") if isinstance(body, dict) else None
     return isinstance(output, str) and any(name in output for name in DRAWING_OUTPUTS)
-
-
-def lower_priority(steps: int) -> None:
-    """Make the calling thread `steps` nicer than it is (at most 19), where threads have their
-    own priority (Linux); elsewhere it keeps the process's."""
-    if steps <= 0 or not sys.platform.startswith("linux"):
-        return
-    thread = threading.get_native_id()
-    try:
-        os.setpriority(
-            os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + steps)
-        )
-    except OSError as error:  # a sandbox that forbids it: drawing still has its own threads
-        log.warning("drawing threads keep the worker's priority: %s", error)
 
 
 def _drawn_apart(view: Callable[..., Any], drawing: ThreadPoolExecutor) -> Callable[..., Any]:

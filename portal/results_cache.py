@@ -72,6 +72,7 @@ from indicators import Indicator
 from indicators.engine import compute_results
 from indicators.uploaded import uploaded_results, with_uploaded
 from portal.settings import Settings
+from portal.thread_priority import lower_priority
 
 Compute = Callable[..., pl.DataFrame]
 REDIS_EXPIRY_SECONDS = 7 * 24 * 3600
@@ -297,6 +298,7 @@ def _refresh(
     key = (str(settings.instance_path) + settings.redis_namespace, registry.key)
 
     def run(refresh: _Refresh) -> None:
+        lower_priority(settings.render_nice)  # background work: requests come first
         store = _store(settings, registry.key)
         while True:
             version = data_version(database, registry.key)

@@ -101,7 +101,8 @@ class Settings:
     results_rest_factor: int = 2
     # Pages a worker draws at a time (portal/render_slots.py); other requests never wait.
     render_slots: int = 1
-    # How much nicer (lower in priority) than the worker its drawing threads run; 0: the same.
+    # How much nicer (lower in priority) than the worker its drawing threads, its results
+    # computation and (under gunicorn) polars' pool run (portal/thread_priority.py); 0: the same.
     render_nice: int = 10
 
     @property

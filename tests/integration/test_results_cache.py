@@ -90,9 +90,11 @@ class CountingCompute:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.priorities: list[int] = []  # the computing thread's nice, per computation
 
     def __call__(self, *args: object, **kwargs: object) -> pl.DataFrame:
         self.calls += 1
+        self.priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return compute_results(*args, **kwargs)  # type: ignore[arg-type]
 
 
@@ -320,6 +322,8 @@ def test_readers_get_the_previous_results_at_once_while_new_ones_are_computed(
     compute.release.set()
     _until(lambda: served_results_versions(settings, database, [STROKE]) == {"stroke": new_version})
     assert compute.calls == 1  # five readers, one refresh
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert compute.priorities == [min(19, own + settings.render_nice)]  # background work
     fresh = cached_results(settings, database, STROKE, compute=compute)
     assert_frame_equal(fresh, _direct(database))
     assert not fresh.equals(old) and compute.calls == 1

@@ -34,6 +34,7 @@ import pytest
 from data_access.accounts import create_user, grant
 from data_access.audit import SYSTEM
 from data_access.database import Database
+from portal.thread_priority import POLARS_THREAD
 from tests.conftest import (
     PROJECT_ROOT,
     complete_to_draft,
@@ -280,6 +281,30 @@ def test_every_worker_hands_its_interpreter_on_within_a_millisecond(portal: Port
     }
     assert served <= set(intervals) and len(intervals) == WORKERS
     assert set(intervals.values()) == {"switch interval 1.00 ms"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority is Linux's")
+def test_every_worker_runs_polars_threads_at_lower_priority(portal: Portal) -> None:
+    """RENDER_NICE (default 10) steps nicer than the worker: polars computes the results and
+    draws pages, never a save, so saves come first on busy cores."""
+    at_once(lambda: portal.call("GET", "/healthz"), IN_FLIGHT)
+    served = set(portal.workers().values())
+    assert len(served) == WORKERS
+    for pid in served:
+        tasks = Path(f"/proc/{pid}/task")
+        own = _nice(tasks / str(pid))
+        pool = [
+            _nice(task)
+            for task in tasks.iterdir()
+            if POLARS_THREAD.fullmatch((task / "comm").read_text().strip())
+        ]
+        assert pool and set(pool) == {own + 10}, (own, pool)
+        assert own < 10, "the worker itself keeps its priority"
+
+
+def _nice(task: Path) -> int:
+    """A thread's nice, from /proc (its name, in parentheses, may hold spaces)."""
+    return int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def test_a_session_made_on_one_worker_works_on_every_worker(portal: Portal) -> None:
