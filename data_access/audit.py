@@ -131,15 +131,10 @@ REDACTED: Final = "[redacted]"
 
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*")
 _HEAD_ID: Final = 1
-_STORED_AS_GIVEN: Final = (
-    "user_id",
-    "username",
-    "remote_addr",
-    "action",
-    "registry_id",
-    "object_type",
-    "object_id",
+_STORED_AS_GIVEN: Final = tuple(
+    name for name in HASHED_FIELDS if name not in {"details", "occurred_at", "previous_hash"}
 )
+"""The hashed fields `_append_at_the_head` passes to the database as they are."""
 _APPEND_AT_THE_HEAD: Final = text(
     """
     WITH head AS (
@@ -279,7 +274,8 @@ def record_many(session: Session, actor: Actor, events: Sequence[tuple[str, Subj
     if len(prepared) == 1 and session.get_bind().dialect.name == "postgresql":
         _append_at_the_head(session, prepared[0])
         return
-    head, ids = _claim_head(session, len(prepared))
+    head = _claim_head(session)
+    ids = _next_ids(session, len(prepared))
     last_hash = head.last_hash
     for event_id, event in zip(ids, prepared, strict=True):
         # Stamped after the head is ours, so the chain's order is also the order in time.
@@ -482,41 +478,44 @@ def events_csv(frame: pl.DataFrame) -> str:
     return frame.with_columns(*defused, *times).write_csv()
 
 
-def _claim_head(session: Session, count: int) -> tuple[_Head, list[int]]:
-    """Lock the head row for this transaction and read it, so appends never fork the chain,
-    and take `count` new event ids in ascending order, after the head is ours (the chain is
-    walked in id order).
-
-    PostgreSQL does both in one statement: the ids come from the table's sequence (never
-    reused, even after a rollback), drawn in the outer query over the locked row, so never
-    before the lock is held. SQLite, whose writer holds the whole database, continues after
-    the largest id.
-    """
-    head = select(
+def _claim_head(session: Session) -> _Head:
+    """Lock the head row for this transaction and read it, so appends never fork the chain."""
+    statement = select(
         AuditChainHead.last_event_id, AuditChainHead.last_hash, AuditChainHead.event_count
     ).where(AuditChainHead.id == _HEAD_ID)
     if session.get_bind().dialect.name == "postgresql":
-        locked = head.with_for_update().cte("locked")
-        taken = select(func.nextval(func.pg_get_serial_sequence("audit_events", "id")))
-        ids = taken.select_from(func.generate_series(1, count)).scalar_subquery()
-        row = session.execute(select(*locked.c, func.array(ids))).one_or_none()
-        if row is None:
-            _missing_head()
-        return _Head(*row[:3]), sorted(int(event_id) for event_id in row[3])
-    # SQLite locks the whole database, but only once a transaction writes: writing the head
-    # row first makes a second writer wait here (busy_timeout) instead of reading a head
-    # that is about to move.
-    session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == _HEAD_ID)
-        .values(event_count=AuditChainHead.event_count)
-        .execution_options(synchronize_session=False)
-    )
-    found = session.execute(head).one_or_none()
-    if found is None:
+        statement = statement.with_for_update()
+    else:
+        # SQLite locks the whole database, but only once a transaction writes: writing the
+        # head row first makes a second writer wait here (busy_timeout) instead of reading
+        # a head that is about to move.
+        session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.id == _HEAD_ID)
+            .values(event_count=AuditChainHead.event_count)
+            .execution_options(synchronize_session=False)
+        )
+    row = session.execute(statement).one_or_none()
+    if row is None:
         _missing_head()
+    return _Head(*row)
+
+
+def _next_ids(session: Session, count: int) -> list[int]:
+    """`count` new event ids in ascending order; the caller holds the chain head.
+
+    PostgreSQL hands them out from the table's sequence (never reused, even after a
+    rollback); SQLite, whose writer holds the whole database, continues after the largest.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        taken = session.scalars(
+            select(func.nextval(func.pg_get_serial_sequence("audit_events", "id"))).select_from(
+                func.generate_series(1, count)
+            )
+        )
+        return sorted(int(event_id) for event_id in taken)
     last = session.scalar(select(func.max(AuditEvent.id))) or 0
-    return _Head(*found), list(range(last + 1, last + 1 + count))
+    return list(range(last + 1, last + 1 + count))
 
 
 def _missing_head() -> NoReturn:
