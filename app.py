@@ -35,6 +35,7 @@ def main() -> None:
     server = create_app()
     if server.config["PORTAL_SETTINGS"].seed_demo_if_empty:
         setup.seed_empty_demo_registries(server)
+    portal.ready_to_serve(server)
     server.run(
         host="127.0.0.1",
         port=8050,

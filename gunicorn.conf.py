@@ -77,6 +77,10 @@ def post_worker_init(worker: Worker) -> None:
     steps = settings.render_nice if settings is not None else 0
     lowered = lower_polars_threads(steps)
     worker.log.info("polars threads %d steps nicer: %d", steps, lowered)
+    if settings is not None:
+        import portal
+
+        portal.ready_to_serve(worker.wsgi)
 
 
 keepalive = 0

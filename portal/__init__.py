@@ -91,3 +91,14 @@ def init_app(server: flask.Flask, settings: Settings) -> dash.Dash:
     page_cache.init_app(server)  # after auth: only requests the guard let through
     render_slots.init_app(server, settings.render_slots, settings.render_nice)
     return app
+
+
+def ready_to_serve(server: flask.Flask) -> None:
+    """Make the first request of a process that serves, before anyone else does.
+
+    Dash completes its callbacks on a process's first request, under no lock, so a worker
+    whose threads took their first requests together could fail one of them (seen under the
+    load benchmark: `RuntimeError: dictionary changed size during iteration`, a 500). Not
+    done in the factory itself: a command such as `flask backup` makes the application too,
+    and a first request starts the backup schedule (`portal/backup_schedule.py`)."""
+    server.test_client().get("/_dash-layout")

@@ -268,6 +268,19 @@ def test_the_workers_write_json_lines_only(portal: Portal) -> None:
     assert {entry["logger"] for entry in entries} >= {"gunicorn.error", "portal.request"}
 
 
+def test_every_worker_makes_its_own_first_request_before_serving(portal: Portal) -> None:
+    """gunicorn.conf.py's post_worker_init (`portal.ready_to_serve`): Dash completes its
+    callbacks on a process's first request, under no lock, so threads that took a worker's
+    first requests together could fail one (a 500 under the load benchmark)."""
+    entries = [json.loads(line) for line in portal.log_path.read_text("utf-8").splitlines()]
+    requests: dict[int, list[str]] = {}
+    for entry in entries:
+        if entry["logger"] == "portal.request":
+            requests.setdefault(entry["pid"], []).append(entry["path"])
+    assert len(requests) == WORKERS
+    assert {paths[0] for paths in requests.values()} == {"/_dash-layout"}
+
+
 def test_every_worker_hands_its_interpreter_on_within_a_millisecond(portal: Portal) -> None:
     """gunicorn.conf.py's SWITCH_INTERVAL_MS, as each worker read it back once set: a save's
     thread waits this long, not Python's 5 ms, each time it takes the interpreter back from
