@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import plotly.graph_objects as go
 import polars as pl
 from dash import dcc, html
 from dash.development.base_component import Component
@@ -396,20 +395,21 @@ def _funnel(
     position = None
     if mine.height and mine[y_column][0] is not None and mine[x_column][0] is not None:
         position = mine["funnel_position"][0]
-        figure.add_trace(
-            go.Scatter(
-                x=[mine[x_column][0]],
-                y=[mine[y_column][0]],
-                mode="markers",
-                name=translate("myunit.yours_legend", language, unit=unit["name"]),
-                marker={
+        figure["data"].append(
+            {
+                "type": "scatter",
+                "x": [mine[x_column][0]],
+                "y": [mine[y_column][0]],
+                "mode": "markers",
+                "name": translate("myunit.yours_legend", language, unit=unit["name"]),
+                "marker": {
                     "symbol": "star",
                     "size": 16,
                     "color": "#d55e00",
                     "line": {"color": "#1a1a1a", "width": 1},
                 },
-                hoverinfo="skip",
-            )
+                "hoverinfo": "skip",
+            }
         )
     where = (
         translate(f"figures.position.{position}", language)

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import dash
-import plotly.graph_objects as go
 import polars as pl
 from dash import html
 from dash.development.base_component import Component
@@ -494,7 +493,7 @@ def _chart_section(
     language: str,
     *,
     heading_key: str,
-    figure: go.Figure,
+    figure: figures.Figure,
     caption: str,
     summary: str,
     rows: pl.DataFrame,

@@ -8,7 +8,6 @@ number can reach it. The figure function is registered too, for the registry's r
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import polars as pl
 from dash import dcc, html
 from dash.development.base_component import Component
@@ -98,7 +97,7 @@ def hospital_rows(period: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
 
 def time_to_surgery_figure(
     hospitals: pl.DataFrame, indicator: Indicator, language: str, national: float | None
-) -> go.Figure:
+) -> figures.Figure:
     """One bar per hospital with its interval, the nation as a line: the portal's own bars."""
     return figures.unit_bars(hospitals, indicator, language, national=national)
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import flask
+import plotly.graph_objects as go
 import polars as pl
 import pytest
 
@@ -294,15 +295,17 @@ def test_unit_bars_draw_bands_national_line_and_no_bar_for_hidden_units(
     with seeded_app.app_context():
         indicator = _indicator(seeded_app, "thrombolysis")
         figure = figures.unit_bars(rows, indicator, "nb", national=0.35)
-    bars = figure.data[0]
+    go.Figure(figure)  # plotly checks every property against its schema
+    bars = figure["data"][0]
     hidden = rows["note"].is_not_null().to_list()
-    assert [x is None for x in bars.x] == hidden
-    notes = figure.data[1]
-    assert set(notes.text) == {"færre enn 10"} or ":" in str(rows["note"].to_list())
-    shapes = figure.layout.shapes
-    assert {s.fillcolor for s in shapes if s.type == "rect"} == set(figures.BAND_COLOURS.values())
-    assert any(s.type == "line" and s.x0 == 0.35 for s in shapes)
-    assert "40\u00a0%" in figure.layout.xaxis.ticktext
+    assert [x is None for x in bars["x"]] == hidden
+    notes = figure["data"][1]
+    assert set(notes["text"]) == {"færre enn 10"} or ":" in str(rows["note"].to_list())
+    shapes = figure["layout"]["shapes"]
+    bands = {s["fillcolor"] for s in shapes if s["type"] == "rect"}
+    assert bands == set(figures.BAND_COLOURS.values())
+    assert any(s["type"] == "line" and s["x0"] == 0.35 for s in shapes)
+    assert "40\u00a0%" in figure["layout"]["xaxis"]["ticktext"]
 
 
 def test_trend_marks_the_preliminary_period(seeded_app: flask.Flask) -> None:
@@ -315,9 +318,10 @@ def test_trend_marks_the_preliminary_period(seeded_app: flask.Flask) -> None:
         summary = figures.chart_summary(
             rows, indicator, "en", kind="trend", preliminary_period=last
         )
-    assert len(figure.data) == rows["unit_id"].n_unique()
-    assert figure.layout.xaxis.ticktext[-1] == f"{last} (preliminary)"
-    assert all(symbol.endswith("-open") for symbol in [t.marker.symbol[-1] for t in figure.data])
+    go.Figure(figure)  # plotly checks every property against its schema
+    assert len(figure["data"]) == rows["unit_id"].n_unique()
+    assert figure["layout"]["xaxis"]["ticktext"][-1] == f"{last} (preliminary)"
+    assert all(trace["marker"]["symbol"][-1].endswith("-open") for trace in figure["data"])
     assert f"figures for {last} are preliminary" in summary
 
 
@@ -328,11 +332,12 @@ def test_funnel_plot_has_both_limits_and_every_shown_unit(seeded_app: flask.Flas
         indicator = _indicator(seeded_app, "survival_30_days")
         figure = figures.funnel_plot(rows, indicator, "en")
         summary = figures.chart_summary(rows, indicator, "en", kind="funnel", level="hospital")
-    limits, points = figure.data[:4], figure.data[4]
-    assert [t.line.dash for t in limits] == ["dot", "dash", "dash", "dot"]
+    go.Figure(figure)  # plotly checks every property against its schema
+    limits, points = figure["data"][:4], figure["data"][4]
+    assert [t["line"]["dash"] for t in limits] == ["dot", "dash", "dash", "dot"]
     shown = rows.filter(pl.col("oe_ratio").is_not_null())
-    assert len(points.x) == shown.height
-    assert list(points.x) == sorted(shown["expected"].to_list())
+    assert len(points["x"]) == shown.height
+    assert list(points["x"]) == sorted(shown["expected"].to_list())
     assert summary.startswith(f"{shown.height} hospitals are shown.")
 
 
