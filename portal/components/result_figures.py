@@ -1,7 +1,7 @@
 """Figures of public results: unit bars, trends, funnel plots, their words and their tables.
 
 Small pure functions from a frame of *public* results (`portal.public_data.public_frame`)
-to a plotly figure, a sentence or a grid, so every results page draws the same charts and
+to a figure (plotly's JSON, as plain data: `Figure`), a sentence or a grid, so every results page draws the same charts and
 tests need no browser. Numbers in hover texts and on the value axis are written on the
 server with Babel (`portal.i18n.number` / `percent`): plotly's own number formatting would
 need its locale script, and the layout's `separators` alone would still leave "%" without
