@@ -1,16 +1,17 @@
 """Figures of public results: unit bars, trends, funnel plots, their words and their tables.
 
 Small pure functions from a frame of *public* results (`portal.public_data.public_frame`)
-to a figure (plotly's JSON, as plain data: `Figure`), a sentence or a grid, so every results page draws the same charts and
-tests need no browser. Numbers in hover texts and on the value axis are written on the
-server with Babel (`portal.i18n.number` / `percent`): plotly's own number formatting would
-need its locale script, and the layout's `separators` alone would still leave "%" without
-the Norwegian space. Suppressed rows arrive with their numbers already null; they are drawn
-as the words "fewer than N", never as a bar.
+to a figure (plotly's JSON, as plain data: `Figure`), a sentence or a grid, so every results
+page draws the same charts and tests need no browser. Numbers in hover texts and on the
+value axis are written on the server with Babel (`portal.i18n.number` / `percent`): plotly's
+own number formatting would need its locale script, and the layout's `separators` alone
+would still leave "%" without the Norwegian space. Suppressed rows arrive with their numbers
+already null; they are drawn as the words "fewer than N", never as a bar.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any, Final, Literal
@@ -161,7 +162,7 @@ def _figure(data: list[dict[str, Any]], layout: dict[str, Any], **axes: dict[str
 def _layout(language: str, **extra: object) -> dict[str, object]:
     return {
         # An empty template: plotly's default ships ~10 kB of colour scales in every figure.
-        "template": _EMPTY_TEMPLATE,
+        "template": copy.deepcopy(_EMPTY_TEMPLATE),  # each figure its own, to change at will
         "font": FONT,
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
