@@ -52,8 +52,9 @@ ChartKind = Literal["bars", "trend", "funnel"]
 Figure = dict[str, Any]
 """A plotly figure as plain data (`data`, a list of traces, and `layout`), which is what
 `dcc.Graph` sends the browser. Made as plotly's figure objects, every property is checked
-and converted as it is set: the bars and trend of a My unit page took 85 ms of its 135 ms,
-for the same JSON."""
+and converted as it is set: for the same JSON, bars took 16 times as long, trends 6 and
+funnels 19, and a My unit page at a million registrations 116-139 ms of CPU against 79-97.
+Tests have plotly check the figures against its schema instead."""
 _EMPTY_TEMPLATE: Final = pio.templates["none"].to_plotly_json()
 
 
