@@ -88,6 +88,9 @@ def test_an_analyst_exports_a_form_as_csv(browser: WebDriver, live_server: str) 
 
 
 def test_a_bad_expression_is_shown_next_to_its_field(browser: WebDriver, live_server: str) -> None:
+    # Logged in here too: run apart from the test above (`-n` without `--dist loadfile`), the
+    # module's browser had no session and was shown the login page instead.
+    log_in(browser, f"{live_server}/login?next=/export", "analytiker", PASSWORD)
     browser.get(f"{live_server}/export?registry=stroke&lang=en")
     wait_for_page(browser, (By.ID, "export-prepare"))
     browser.find_element(By.ID, "export-where").send_keys("age >")
