@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -70,37 +72,32 @@ def _makers() -> Iterator[tuple[str, Maker]]:
     """Every figure the public results of the seeded registries hold, as a call that makes it."""
     for registry in installed_registries():
         public = public_frame(registry)
-        for indicator in registry.indicators:
+        for indicator, language in product(registry.indicators, ("nb", "en")):
             rows = public.filter(pl.col("indicator") == indicator.key)
-            for language in ("nb", "en"):
-                for period in sorted(rows["period"].unique().to_list())[-2:]:
-                    for level in ("hospital", "region", "department", "trust"):
-                        frame = rows.filter(pl.col("period") == period, pl.col("level") == level)
-                        if frame.is_empty():
-                            continue
-                        for national in (None, 0.35):
-                            yield (
-                                "bars",
-                                lambda f=frame, i=indicator, lang=language, n=national: (
-                                    figures.unit_bars(f, i, lang, national=n)
-                                ),
-                            )
-                        if "funnel_upper_95" in frame.columns:
-                            yield (
-                                "funnel",
-                                lambda f=frame, i=indicator, lang=language: figures.funnel_plot(
-                                    f, i, lang
-                                ),
-                            )
-                lines = rows.filter(pl.col("level").is_in(["nation", "region"]))
-                if not lines.is_empty():
-                    last = lines["period"].max()
+            periods = sorted(rows["period"].unique().to_list())[-2:]
+            for period, level in product(periods, ("hospital", "region", "department", "trust")):
+                frame = rows.filter(pl.col("period") == period, pl.col("level") == level)
+                if frame.is_empty():
+                    continue
+                for national in (None, 0.35):
                     yield (
-                        "trend",
-                        lambda f=lines, i=indicator, lang=language, p=last: figures.trend_chart(
-                            f, i, lang, preliminary_period=p
-                        ),
+                        "bars",
+                        partial(figures.unit_bars, frame, indicator, language, national=national),
                     )
+                if "funnel_upper_95" in frame.columns:
+                    yield "funnel", partial(figures.funnel_plot, frame, indicator, language)
+            lines = rows.filter(pl.col("level").is_in(["nation", "region"]))
+            if not lines.is_empty():
+                yield (
+                    "trend",
+                    partial(
+                        figures.trend_chart,
+                        lines,
+                        indicator,
+                        language,
+                        preliminary_period=lines["period"].max(),
+                    ),
+                )
 
 
 def _best(rounds: int, work: Callable[[], object]) -> float:

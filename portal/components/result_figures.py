@@ -11,7 +11,6 @@ already null; they are drawn as the words "fewer than N", never as a bar.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from typing import Any, Final, Literal
@@ -152,26 +151,24 @@ def _bands(indicator: Indicator, low: float, high: float) -> list[tuple[str, flo
     return [(level, a, b) for level, a, b in bands if b > a]
 
 
-def _figure(data: list[dict[str, Any]], layout: dict[str, Any], **axes: dict[str, Any]) -> Figure:
-    """The figure of these traces (each with its `type`) and layout, with the axes given as
-    `xaxis=` and `yaxis=`; empty lists (no shapes, no annotations) are left out, as plotly
-    leaves them out."""
-    kept = {key: value for key, value in layout.items() if value != []}
-    return {"data": data, "layout": {**kept, **axes}}
-
-
-def _layout(language: str, **extra: object) -> dict[str, object]:
-    return {
+def _figure(data: list[dict[str, Any]], language: str, **layout: object) -> Figure:
+    """The figure of these traces (each with its `type`), on the portal's layout with
+    `layout` (axes as `xaxis=` and `yaxis=`) over it; empty lists (no shapes, no
+    annotations) are left out, as plotly leaves them out. The constant parts (font,
+    template) are shared by every figure: add traces, but change a layout only in a copy
+    (`plotly.graph_objects.Figure(figure)` makes one)."""
+    portal_layout = {
         # An empty template: plotly's default ships ~10 kB of colour scales in every figure.
-        "template": copy.deepcopy(_EMPTY_TEMPLATE),  # each figure its own, to change at will
+        "template": _EMPTY_TEMPLATE,
         "font": FONT,
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         "separators": ", " if normalise_language(language) == "nb" else ".,",
         "margin": {"l": 10, "r": 20, "t": 40, "b": 50},
         "hoverlabel": {"bgcolor": "#ffffff", "font": FONT},
-        **extra,
     }
+    given = {key: value for key, value in layout.items() if value != []}
+    return {"data": data, "layout": portal_layout | given}
 
 
 def _band(axis: Literal["x", "y"], a: float, b: float, colour: str) -> dict[str, object]:
@@ -334,15 +331,13 @@ def unit_bars(
     tick_values, tick_texts = _ticks(indicator, start, end, language)
     return _figure(
         traces,
-        _layout(
-            language,
-            height=max(220, 90 + ROW_HEIGHT * len(rows)),
-            showlegend=False,
-            bargap=0.35,
-            margin={"l": 10, "r": 20, "t": 30, "b": 70},
-            shapes=shapes,
-            annotations=annotations,
-        ),
+        language,
+        height=max(220, 90 + ROW_HEIGHT * len(rows)),
+        showlegend=False,
+        bargap=0.35,
+        margin={"l": 10, "r": 20, "t": 30, "b": 70},
+        shapes=shapes,
+        annotations=annotations,
         xaxis={
             "range": [start, end],
             "tickvals": tick_values,
@@ -506,13 +501,11 @@ def trend_chart(
     tick_values, tick_texts = _ticks(indicator, start, end, language)
     return _figure(
         traces,
-        _layout(
-            language,
-            height=380,
-            legend={"orientation": "h", "yanchor": "top", "y": -0.15, "x": 0},
-            margin={"l": 10, "r": 20, "t": 20, "b": 40},
-            shapes=shapes,
-        ),
+        language,
+        height=380,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.15, "x": 0},
+        margin={"l": 10, "r": 20, "t": 20, "b": 40},
+        shapes=shapes,
         yaxis={
             "range": [start, end],
             "tickvals": tick_values,
@@ -656,13 +649,11 @@ def funnel_plot(
     x_ticks, x_texts = _count_ticks(max(xs, default=1.0), language)
     return _figure(
         traces,
-        _layout(
-            language,
-            height=420,
-            legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
-            margin={"l": 10, "r": 20, "t": 20, "b": 60},
-            shapes=shapes,
-        ),
+        language,
+        height=420,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        margin={"l": 10, "r": 20, "t": 20, "b": 60},
+        shapes=shapes,
         yaxis={
             "range": [low, high],
             "tickvals": tick_values,

@@ -27,6 +27,8 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 from werkzeug.serving import make_server
 
+from portal import ready_to_serve
+
 BROWSER_TESTS = Path(__file__).resolve().parent
 AXE_SCRIPT = BROWSER_TESTS / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
@@ -60,7 +62,10 @@ def missing_tool(problem: str) -> None:
 
 @pytest.fixture(scope="module")
 def live_server(sqlite_app: flask.Flask) -> Iterator[str]:
-    """The module's application on a real port of 127.0.0.1; yields the base URL."""
+    """The module's application on a real port of 127.0.0.1; yields the base URL. Made
+    ready first, as every server that serves it is: a browser's first page asks for several
+    things at once."""
+    ready_to_serve(sqlite_app)
     server = make_server("127.0.0.1", 0, sqlite_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()

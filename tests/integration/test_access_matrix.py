@@ -32,6 +32,7 @@ from data_access.models import Patient, Registration, Registry
 from data_access.patient_identity import NationalIdCipher, pseudonym
 from data_access.reference_data import ensure_registry
 from entry.national_id import mask_national_id, synthetic_national_ids
+from portal import ready_to_serve
 from portal.auth.guard import callback_requirement, route_requirement, satisfies
 from tests.conftest import callback_headers, make_settings
 from tests.integration.test_login import PASSWORD, csrf_token
@@ -143,7 +144,7 @@ def _forbidden_markers(world: World, persona: str) -> list[str]:
 
 def _callbacks(app: flask.Flask) -> dict[str, dict[str, object]]:
     dash_app: dash.Dash = app.extensions["dash"]
-    app.test_client().get("/")  # Dash registers its page router on the first request
+    ready_to_serve(app)
     return dict(dash_app.callback_map)
 
 

@@ -32,6 +32,7 @@ from data_access.models import UNIT_LEVELS, AuditEvent
 from data_access.passwords import PasswordProblem
 from data_access.reference_data import ensure_registry
 from data_access.two_factor import begin_enrolment, confirm_enrolment, has_two_factor
+from portal import ready_to_serve
 from portal.auth.guard import CALLBACK_ACCESS, callback_requirement
 from portal.components.admin_tables import LOCAL_TIME
 from portal.i18n import translate
@@ -86,7 +87,7 @@ def portal(tmp_path: Path, database_url: str) -> Iterator[flask.Flask]:
     grant(database, SYSTEM, "root", "stroke", NATION, "admin")
     grant(database, SYSTEM, "finnmark", "stroke", TRUST_FINNMARK, "admin")
     grant(database, SYSTEM, "doctor", "stroke", ULLEVAL, "clinician")
-    server.test_client().get("/")  # Dash fills its callback map on the first request
+    ready_to_serve(server)
     yield server
     database.dispose()
 

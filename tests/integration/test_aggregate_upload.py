@@ -24,6 +24,7 @@ from data_access.audit import SYSTEM, verify_chain
 from data_access.database import Database
 from data_access.models import AuditEvent
 from data_access.models_aggregate import AggregateCount, AggregateUpload
+from portal import ready_to_serve
 from portal.catalogue import find_registry
 from portal.public_data import public_frame
 from tests.conftest import make_settings
@@ -68,7 +69,7 @@ def _world(server: flask.Flask) -> flask.Flask:
     for username, role, unit in (("chief", "admin", 1), ("local", "admin", 983974880)):
         create_user(database, SYSTEM, username, username.title(), PASSWORD)
         grant(database, SYSTEM, username, "stroke", unit, role)
-    server.test_client().get("/")  # Dash fills its callback map on the first request
+    ready_to_serve(server)
     return server
 
 

@@ -25,6 +25,7 @@ from data_access.audit import SYSTEM, verify_chain
 from data_access.database import Database
 from data_access.models import Registration
 from entry.registry_folder import read_registry_folder
+from portal import ready_to_serve
 from portal.components import import_layout as ids
 from tests.conftest import PROJECT_ROOT, find_component, make_settings, render_page
 from tests.integration.test_admin_pages import (
@@ -69,7 +70,7 @@ def _world(server: flask.Flask) -> flask.Flask:
     for username, role, unit in USERS:
         create_user(database, SYSTEM, username, username.title(), PASSWORD)
         grant(database, SYSTEM, username, "stroke", unit, role)
-    server.test_client().get("/")  # Dash fills its callback map on the first request
+    ready_to_serve(server)
     return server
 
 

@@ -35,6 +35,7 @@ from entry.expressions import evaluate
 from entry.national_id import mask_national_id
 from entry.registry_folder import RegistryFolder
 from indicators import public_results
+from portal import ready_to_serve
 from portal.catalogue import installed_registries
 from portal.components import my_unit_data
 from portal.components import my_unit_records as records
@@ -100,7 +101,7 @@ def world(
         for username, (role, unit) in USERS.items():
             create_user(database, SYSTEM, username, username.title(), PASSWORD)
             grant(database, SYSTEM, username, "stroke", unit, role)
-        server.test_client().get("/")  # Dash fills its callback map on the first request
+        ready_to_serve(server)
         yield World(server, database, settings, registry, results)
 
 

@@ -29,6 +29,7 @@ from data_access.models import AuditEvent, Registration
 from entry.dictionary_model import Dictionary
 from entry.national_id import synthetic_national_ids
 from entry.registry_folder import read_registry_folder
+from portal import ready_to_serve
 from tests.conftest import PROJECT_ROOT, callback_headers, make_settings, render_page
 from tests.integration.test_admin_pages import PASSWORD, log_in, text_of
 
@@ -64,7 +65,7 @@ def portal(tmp_path: Path, database_url: str) -> Iterator[flask.Flask]:
     ):
         create_user(database, SYSTEM, username, username.title(), PASSWORD)
         grant(database, SYSTEM, username, "stroke", unit, role)
-    server.test_client().get("/")  # Dash fills its callback map on the first request
+    ready_to_serve(server)
     yield server
     database.dispose()
 

@@ -27,7 +27,7 @@ from data_access.audit import SYSTEM
 from data_access.database import Database
 from data_access.record_commands import IdentityKeys, create_registration
 from entry.national_id import mask_national_id, synthetic_national_ids
-from portal import urls
+from portal import ready_to_serve, urls
 from portal.catalogue import installed_registries
 from portal.components import registration_list
 from tests.conftest import make_settings, render_page
@@ -120,7 +120,7 @@ def world(tmp_path: Path, database_url: str) -> Iterator[World]:
             status=status,  # type: ignore[arg-type]
         )
         ids[name], masked[name] = saved.registration_id, mask_national_id(national_id)
-    server.test_client().get("/")  # Dash fills its callback map on the first request
+    ready_to_serve(server)
     yield World(server, database, ids, masked)
     database.dispose()
 

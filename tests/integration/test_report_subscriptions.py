@@ -36,6 +36,7 @@ from data_access.report_subscriptions import (
     own_subscription,
     subscribe,
 )
+from portal import ready_to_serve
 from portal.components import subscription_section as section
 from portal.reports.delivery import DeliveryRun, send_due_reports
 from portal.reports.unsubscribe import link_token, verified_id
@@ -83,7 +84,7 @@ def world(
             PUBLIC_BASE_URL="https://kvalitet.example.no",
         ) as server,
     ):
-        server.test_client().get("/")  # Dash fills its callback map on the first request
+        ready_to_serve(server)
         yield World(server, server.extensions["database"], server.config["PORTAL_SETTINGS"], inbox)
 
 

@@ -21,6 +21,7 @@ from data_access.accounts import create_user, find_user_id, grant
 from data_access.api_tokens import create_token
 from data_access.audit import SYSTEM
 from data_access.database import Database
+from portal import ready_to_serve
 from portal.log_lines import RequestIdFilter, formatter
 from portal.logging_setup import REQUEST_ID_HEADER
 from portal.settings import Settings
@@ -61,7 +62,7 @@ def server(tmp_path: Path) -> Iterator[flask.Flask]:
     database: Database = app.extensions["database"]
     create_user(database, SYSTEM, USERNAME, DISPLAY_NAME, PASSWORD, email=EMAIL)
     grant(database, SYSTEM, USERNAME, "stroke", HAMMERFEST, "registrar")
-    app.test_client().get("/")  # Dash fills its callback map on the first request
+    ready_to_serve(app)
     yield app
     database.dispose()
     logging.getLogger().setLevel(logging.WARNING)
