@@ -171,6 +171,27 @@ def _figure(data: list[dict[str, Any]], language: str, **layout: object) -> Figu
     return {"data": data, "layout": portal_layout | given}
 
 
+def _value_axis(
+    low: float, high: float, ticks: Sequence[float], texts: Sequence[str], **extra: object
+) -> dict[str, object]:
+    """The value axis of a trend or funnel plot, from `low` to `high` with its ticks written
+    on the server."""
+    return {
+        "range": [low, high],
+        "tickvals": ticks,
+        "ticktext": texts,
+        "gridcolor": "#d0d5da",
+        **extra,
+        "automargin": True,
+        "fixedrange": True,
+    }
+
+
+def _legend_below(y: float) -> dict[str, object]:
+    """A legend in a row under the plot, `y` (a share of the plot's height) below it."""
+    return {"orientation": "h", "yanchor": "top", "y": y, "x": 0}
+
+
 def _band(axis: Literal["x", "y"], a: float, b: float, colour: str) -> dict[str, object]:
     """A band behind the traces from `a` to `b` on `axis`, across the whole plot: what
     plotly's `add_vrect` (x) and `add_hrect` (y) draw. Those work out the subplots anew for
@@ -503,17 +524,10 @@ def trend_chart(
         traces,
         language,
         height=380,
-        legend={"orientation": "h", "yanchor": "top", "y": -0.15, "x": 0},
+        legend=_legend_below(-0.15),
         margin={"l": 10, "r": 20, "t": 20, "b": 40},
         shapes=shapes,
-        yaxis={
-            "range": [start, end],
-            "tickvals": tick_values,
-            "ticktext": tick_texts,
-            "gridcolor": "#d0d5da",
-            "automargin": True,
-            "fixedrange": True,
-        },
+        yaxis=_value_axis(start, end, tick_values, tick_texts),
         xaxis={
             "tickvals": periods,
             "ticktext": [
@@ -651,22 +665,20 @@ def funnel_plot(
         traces,
         language,
         height=420,
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        legend=_legend_below(-0.18),
         margin={"l": 10, "r": 20, "t": 20, "b": 60},
         shapes=shapes,
-        yaxis={
-            "range": [low, high],
-            "tickvals": tick_values,
-            "ticktext": tick_texts,
-            "gridcolor": "#d0d5da",
-            "title": {
+        yaxis=_value_axis(
+            low,
+            high,
+            tick_values,
+            tick_texts,
+            title={
                 "text": translate(
                     "figures.funnel_y_ratio" if ratio else "figures.funnel_y", language
                 )
             },
-            "automargin": True,
-            "fixedrange": True,
-        },
+        ),
         xaxis={
             "range": [0, max(xs, default=1.0) * 1.05],
             "tickvals": x_ticks,
